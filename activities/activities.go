@@ -1,0 +1,3 @@
+// Package activities holds every side effect the workflows perform, as
+// methods on structs that carry their dependencies.
+package activities

@@ -1,0 +1,94 @@
+// Package server is the chi HTTP API: routes.go lists every route, errors.go
+// maps errors to the seed's envelope, and each resource has its own file.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config is the HTTP server's part of the server process configuration.
+type Config struct {
+	ListenAddr      string
+	ReadTimeout     time.Duration
+	WriteTimeout    time.Duration
+	IdleTimeout     time.Duration
+	ShutdownTimeout time.Duration
+	MaxBodyBytes    int64
+	// EnterpriseEnabled mounts the enterprise API groups (integrations,
+	// security, scheduling, scaling, compliance) as later features add them.
+	EnterpriseEnabled bool
+}
+
+// Deps are what the handlers need.
+type Deps struct {
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // metrics registry served at /metrics
+	Checks   []Check              // readiness checks for /readyz
+}
+
+// Server is the StreamSpace HTTP API.
+type Server struct {
+	cfg     Config
+	deps    Deps
+	handler http.Handler
+}
+
+// New builds the server and its router.
+func New(cfg Config, deps Deps) *Server {
+	s := &Server{cfg: cfg, deps: deps}
+	s.handler = s.routes()
+	return s
+}
+
+// Handler is the router with every middleware, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run listens on the configured address and serves until ctx ends, then shuts
+// down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on LISTEN_ADDR %s: %w", s.cfg.ListenAddr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends, then lets in-flight requests finish for
+// up to ShutdownTimeout.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		ReadHeaderTimeout: s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.deps.Logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.deps.Logger.Info("api server listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}

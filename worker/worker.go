@@ -1,0 +1,54 @@
+// Package worker assembles the Temporal worker: Register is the one place that
+// lists every workflow and activity, shared by the streamspace binary and the
+// tests, and Run drives a worker until its context ends.
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/streamspace/enterprise/activities"
+	"github.com/streamspace/enterprise/schemas"
+	"github.com/streamspace/enterprise/workflows"
+)
+
+// Deps are the dependencies the activities need.
+type Deps struct {
+	Store *schemas.Store
+}
+
+// Register registers every workflow and activity on r.
+func Register(r worker.Registry, deps Deps) {
+	r.RegisterWorkflow(workflows.DispatchEvent)
+	r.RegisterActivity(&activities.Events{Store: deps.Store})
+}
+
+// Run polls the StreamSpace task queue with a worker until ctx ends. While
+// Temporal cannot be reached at start it keeps trying, so the process may
+// start before Temporal does.
+func Run(ctx context.Context, c client.Client, taskQueue string, deps Deps, opts worker.Options, logger *slog.Logger) error {
+	var w worker.Worker
+	for delay := 500 * time.Millisecond; ; delay = min(delay*2, 15*time.Second) {
+		// A worker's Start is memoised, failure included: retry with a new one.
+		w = worker.New(c, taskQueue, opts)
+		Register(w, deps)
+		err := w.Start()
+		if err == nil {
+			break
+		}
+		logger.Warn("temporal worker cannot start yet; retrying", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+	}
+	logger.Info("temporal worker polling", "task_queue", taskQueue)
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}

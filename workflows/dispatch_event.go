@@ -1,0 +1,49 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/streamspace/enterprise/activities"
+)
+
+// DispatchEventInput identifies the event a DispatchEvent run handles. Only
+// the ID and type travel through Temporal; activities load the payload from
+// the outbox, so no event data or secret lands in workflow history.
+type DispatchEventInput struct {
+	EventID string
+	Type    string
+}
+
+// DispatchEventResult is what a DispatchEvent run reports when it completes.
+type DispatchEventResult struct {
+	EventID string
+	Type    string
+}
+
+var eventActs *activities.Events
+
+// DispatchEvent is the per-event workflow the outbox relay starts once per
+// event. It is where reactions to an event (webhook deliveries, notifications,
+// compliance checks) attach; it ends by recording the outcome on the event
+// row, so the events API shows whether the event was fully handled.
+func DispatchEvent(ctx workflow.Context, in DispatchEventInput) (DispatchEventResult, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		// The outbox row outlives any database blip; keep trying for a day.
+		ScheduleToCloseTimeout: 24 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+		},
+	})
+	workflow.GetLogger(ctx).Info("dispatching event", "event_id", in.EventID, "type", in.Type)
+	err := workflow.ExecuteActivity(ctx, eventActs.FinishEvent, activities.FinishEventInput{EventID: in.EventID}).Get(ctx, nil)
+	if err != nil {
+		return DispatchEventResult{}, err
+	}
+	return DispatchEventResult{EventID: in.EventID, Type: in.Type}, nil
+}
