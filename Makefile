@@ -1,0 +1,38 @@
+# StreamSpace Enterprise. `make help` lists the targets.
+SHELL := bash
+.DEFAULT_GOAL := help
+
+BIN            := bin/streamspace
+CACHE          := $(or $(STREAMSPACE_CACHE_DIR),$(XDG_CACHE_HOME),$(HOME)/.cache)/streamspace
+WORKFLOWCHECK_VERSION := v0.6.0
+WORKFLOWCHECK  := $(CACHE)/bin/workflowcheck-$(WORKFLOWCHECK_VERSION)/workflowcheck
+GO_TEST_FLAGS  ?= -count=1 -timeout 20m
+
+.PHONY: help build run test lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+build: ## build bin/streamspace
+	go build -o $(BIN) ./cmd/streamspace
+
+run: build ## run the whole local stack (PostgreSQL, Temporal + Web UI, worker, API) on embedded defaults
+	$(BIN) dev
+
+test: build ## run unit, integration and end-to-end tests (starts a private PostgreSQL and Temporal dev server)
+	$(BIN) testenv -- go test $(GO_TEST_FLAGS) ./...
+
+bench: build ## run the outbox relay benchmark against a private PostgreSQL and Temporal dev server
+	$(BIN) testenv -- go test -run '^$$' -bench Relay -benchtime 1x -timeout 20m ./worker/
+
+lint: $(WORKFLOWCHECK) ## gofmt, go vet and Temporal's workflowcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	go vet ./...
+	$(WORKFLOWCHECK) ./workflows/...
+
+$(WORKFLOWCHECK):
+	mkdir -p $(dir $@)
+	GOBIN=$(abspath $(dir $@)) go install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+
+clean: ## remove build output (keeps .data/, the dev stack's state)
+	rm -rf bin

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/streamspace/enterprise/server"
+	"github.com/streamspace/enterprise/worker"
+	"github.com/streamspace/enterprise/workflows"
+)
+
+// The configuration of each process, read once from the environment here and
+// passed down; no library reads the environment itself. The README's table
+// lists every variable.
+
+// LogConfig selects the log level and format.
+type LogConfig struct {
+	Level  slog.Level
+	Format string // json | text
+}
+
+// TemporalConfig locates the Temporal frontend.
+type TemporalConfig struct {
+	Address   string
+	Namespace string
+	TaskQueue string
+}
+
+// SecurityConfig holds key material the enterprise features use.
+type SecurityConfig struct {
+	EncryptionKey        []byte // 32 bytes; seals secrets at rest
+	WebhookSigningSecret string
+	MFAIssuer            string
+}
+
+// SMTPConfig is the outgoing mail server for email notifications and codes.
+type SMTPConfig struct {
+	Host     string
+	Port     int
+	Username string
+	Password string
+	From     string
+	TLS      string // starttls | tls | none
+}
+
+// Common is the configuration every long-running process shares.
+type Common struct {
+	Log         LogConfig
+	DatabaseURL string
+	Temporal    TemporalConfig
+	Kubeconfig  string
+	Security    SecurityConfig
+	SMTP        SMTPConfig
+}
+
+// ServerConfig configures `streamspace server`.
+type ServerConfig struct {
+	Common
+	HTTP server.Config
+}
+
+// WorkerConfig configures `streamspace worker`.
+type WorkerConfig struct {
+	Common
+	MetricsAddr string // "" = no metrics listener
+	Relay       worker.RelayConfig
+}
+
+// MigrateConfig configures `streamspace migrate`.
+type MigrateConfig struct {
+	Log         LogConfig
+	DatabaseURL string
+}
+
+// DevConfig configures `streamspace dev`: the server and the worker in one
+// process, with PostgreSQL and Temporal started locally when DATABASE_URL and
+// TEMPORAL_ADDRESS are unset.
+type DevConfig struct {
+	Common
+	HTTP        server.Config
+	Relay       worker.RelayConfig
+	DataDir     string
+	CacheDir    string // "" = the default cache (~/.cache/streamspace)
+	TemporalCLI string // "" = the pinned CLI, built into the cache
+	UIPort      int
+}
+
+func readLog(e *envReader) LogConfig {
+	var level slog.Level
+	name := e.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")
+	_ = level.UnmarshalText([]byte(name))
+	return LogConfig{Level: level, Format: e.oneOf("LOG_FORMAT", "text", "text", "json")}
+}
+
+func readTemporal(e *envReader, defAddr string) TemporalConfig {
+	return TemporalConfig{
+		Address:   e.hostPort("TEMPORAL_ADDRESS", defAddr),
+		Namespace: e.str("TEMPORAL_NAMESPACE", "default"),
+		TaskQueue: e.str("TEMPORAL_TASK_QUEUE", workflows.DefaultTaskQueue),
+	}
+}
+
+func readSecurity(e *envReader) SecurityConfig {
+	return SecurityConfig{
+		EncryptionKey:        e.key("ENCRYPTION_KEY"),
+		WebhookSigningSecret: e.secret("WEBHOOK_SIGNING_SECRET", 16),
+		MFAIssuer:            e.str("MFA_ISSUER", "StreamSpace"),
+	}
+}
+
+func readSMTP(e *envReader) SMTPConfig {
+	return SMTPConfig{
+		Host:     e.str("SMTP_HOST", ""),
+		Port:     e.integer("SMTP_PORT", 587, 1, 65535),
+		Username: e.str("SMTP_USERNAME", ""),
+		Password: e.secret("SMTP_PASSWORD", 0),
+		From:     e.email("SMTP_FROM", "StreamSpace <noreply@streamspace.local>"),
+		TLS:      e.oneOf("SMTP_TLS", "starttls", "starttls", "tls", "none"),
+	}
+}
+
+func readHTTP(e *envReader) server.Config {
+	return server.Config{
+		ListenAddr:        e.hostPort("LISTEN_ADDR", "127.0.0.1:8080"),
+		ReadTimeout:       e.duration("HTTP_READ_TIMEOUT", 15*time.Second),
+		WriteTimeout:      e.duration("HTTP_WRITE_TIMEOUT", 60*time.Second),
+		IdleTimeout:       e.duration("HTTP_IDLE_TIMEOUT", 120*time.Second),
+		ShutdownTimeout:   e.duration("HTTP_SHUTDOWN_TIMEOUT", 20*time.Second),
+		MaxBodyBytes:      int64(e.integer("HTTP_MAX_BODY_BYTES", 1<<20, 1024, 64<<20)),
+		EnterpriseEnabled: e.boolean("ENABLE_ENTERPRISE_FEATURES", true),
+	}
+}
+
+func readRelay(e *envReader) worker.RelayConfig {
+	return worker.RelayConfig{
+		BatchSize:     e.integer("RELAY_BATCH_SIZE", 100, 1, 10000),
+		Concurrency:   e.integer("RELAY_CONCURRENCY", 32, 1, 1024),
+		SweepInterval: e.duration("RELAY_SWEEP_INTERVAL", 5*time.Second),
+		RetryMax:      e.duration("RELAY_RETRY_MAX", time.Minute),
+	}
+}
+
+func required(e *envReader, name, value, hint string) {
+	if value == "" {
+		e.errs = append(e.errs, fmt.Errorf("%s is required: %s", name, hint))
+	}
+}
+
+const databaseHint = "set it to postgres://user:password@host:5432/db (or use `streamspace dev`, which starts one)"
+
+func readCommon(e *envReader) Common {
+	return Common{
+		Log:         readLog(e),
+		DatabaseURL: e.postgresURL("DATABASE_URL"),
+		Temporal:    readTemporal(e, "127.0.0.1:7233"),
+		Kubeconfig:  e.paths("KUBECONFIG"),
+		Security:    readSecurity(e),
+		SMTP:        readSMTP(e),
+	}
+}
+
+// readServerConfig reads the server's configuration.
+func readServerConfig(lookup func(string) (string, bool)) (ServerConfig, error) {
+	e := newEnvReader(lookup)
+	cfg := ServerConfig{Common: readCommon(e), HTTP: readHTTP(e)}
+	required(e, "DATABASE_URL", cfg.DatabaseURL, databaseHint)
+	return cfg, e.err()
+}
+
+// readWorkerConfig reads the worker's configuration.
+func readWorkerConfig(lookup func(string) (string, bool)) (WorkerConfig, error) {
+	e := newEnvReader(lookup)
+	cfg := WorkerConfig{
+		Common:      readCommon(e),
+		MetricsAddr: e.hostPort("WORKER_METRICS_ADDR", ""),
+		Relay:       readRelay(e),
+	}
+	required(e, "DATABASE_URL", cfg.DatabaseURL, databaseHint)
+	return cfg, e.err()
+}
+
+// readMigrateConfig reads the migrate command's configuration.
+func readMigrateConfig(lookup func(string) (string, bool)) (MigrateConfig, error) {
+	e := newEnvReader(lookup)
+	cfg := MigrateConfig{Log: readLog(e), DatabaseURL: e.postgresURL("DATABASE_URL")}
+	required(e, "DATABASE_URL", cfg.DatabaseURL, databaseHint)
+	return cfg, e.err()
+}
+
+// readDevConfig reads the dev stack's configuration. DATABASE_URL and
+// TEMPORAL_ADDRESS are optional: when unset, dev starts its own.
+func readDevConfig(lookup func(string) (string, bool)) (DevConfig, error) {
+	e := newEnvReader(lookup)
+	cfg := DevConfig{
+		Common:      readCommon(e),
+		HTTP:        readHTTP(e),
+		Relay:       readRelay(e),
+		CacheDir:    e.str("STREAMSPACE_CACHE_DIR", ""),
+		TemporalCLI: e.str("TEMPORAL_CLI", ""),
+		UIPort:      e.integer("TEMPORAL_UI_PORT", 8233, 1, 65535),
+	}
+	if _, ok := e.raw("TEMPORAL_ADDRESS"); !ok {
+		cfg.Temporal.Address = ""
+	}
+	dataDir, err := filepath.Abs(e.str("DEV_DATA_DIR", ".data"))
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("invalid DEV_DATA_DIR: %w", err))
+	}
+	cfg.DataDir = dataDir
+	return cfg, e.err()
+}
+
+// server and worker views of the dev configuration.
+func (c DevConfig) server() ServerConfig { return ServerConfig{Common: c.Common, HTTP: c.HTTP} }
+func (c DevConfig) worker() WorkerConfig { return WorkerConfig{Common: c.Common, Relay: c.Relay} }

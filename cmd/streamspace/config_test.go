@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func lookupFrom(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}
+}
+
+const goodDB = "postgres://streamspace:secret@127.0.0.1:5432/streamspace?sslmode=disable"
+
+func TestServerConfigDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := readServerConfig(lookupFrom(map[string]string{"DATABASE_URL": goodDB}))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:8080", cfg.HTTP.ListenAddr)
+	require.Equal(t, 15*time.Second, cfg.HTTP.ReadTimeout)
+	require.Equal(t, 60*time.Second, cfg.HTTP.WriteTimeout)
+	require.Equal(t, 120*time.Second, cfg.HTTP.IdleTimeout)
+	require.EqualValues(t, 1<<20, cfg.HTTP.MaxBodyBytes)
+	require.True(t, cfg.HTTP.EnterpriseEnabled)
+	require.Equal(t, "127.0.0.1:7233", cfg.Temporal.Address)
+	require.Equal(t, "default", cfg.Temporal.Namespace)
+	require.Equal(t, "streamspace", cfg.Temporal.TaskQueue)
+	require.Equal(t, slog.LevelInfo, cfg.Log.Level)
+	require.Equal(t, "StreamSpace", cfg.Security.MFAIssuer)
+	require.Equal(t, 587, cfg.SMTP.Port)
+	require.Equal(t, "starttls", cfg.SMTP.TLS)
+	require.Nil(t, cfg.Security.EncryptionKey)
+}
+
+func TestServerConfigValues(t *testing.T) {
+	t.Parallel()
+	kube := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(kube, []byte("apiVersion: v1\nkind: Config\n"), 0o600))
+	cfg, err := readServerConfig(lookupFrom(map[string]string{
+		"DATABASE_URL":               goodDB,
+		"LISTEN_ADDR":                "0.0.0.0:9000",
+		"LOG_LEVEL":                  "DEBUG",
+		"LOG_FORMAT":                 "json",
+		"TEMPORAL_ADDRESS":           "temporal.internal:7233",
+		"TEMPORAL_NAMESPACE":         "streamspace-prod",
+		"KUBECONFIG":                 kube,
+		"ENCRYPTION_KEY":             strings.Repeat("ab", 32),
+		"WEBHOOK_SIGNING_SECRET":     "a-long-enough-secret",
+		"ENABLE_ENTERPRISE_FEATURES": "false",
+		"SMTP_HOST":                  "smtp.example.com",
+		"SMTP_PORT":                  "465",
+		"SMTP_TLS":                   "tls",
+		"HTTP_MAX_BODY_BYTES":        "2048",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, "0.0.0.0:9000", cfg.HTTP.ListenAddr)
+	require.Equal(t, slog.LevelDebug, cfg.Log.Level)
+	require.Equal(t, "json", cfg.Log.Format)
+	require.Equal(t, "temporal.internal:7233", cfg.Temporal.Address)
+	require.Equal(t, "streamspace-prod", cfg.Temporal.Namespace)
+	require.Equal(t, kube, cfg.Kubeconfig)
+	require.Len(t, cfg.Security.EncryptionKey, 32)
+	require.False(t, cfg.HTTP.EnterpriseEnabled)
+	require.Equal(t, 465, cfg.SMTP.Port)
+	require.EqualValues(t, 2048, cfg.HTTP.MaxBodyBytes)
+}
+
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, key, value, want string
+	}{
+		{"LogLevel", "LOG_LEVEL", "loud", `invalid LOG_LEVEL "loud": must be one of debug, info, warn, error`},
+		{"LogFormat", "LOG_FORMAT", "xml", `invalid LOG_FORMAT "xml": must be one of text, json`},
+		{"ListenAddr", "LISTEN_ADDR", "8080", `invalid LISTEN_ADDR "8080": must be host:port`},
+		{"ListenPort", "LISTEN_ADDR", "127.0.0.1:99999", `invalid LISTEN_ADDR "127.0.0.1:99999": must be host:port`},
+		{"TemporalAddress", "TEMPORAL_ADDRESS", "temporal", `invalid TEMPORAL_ADDRESS "temporal": must be host:port`},
+		{"DatabaseURL", "DATABASE_URL", "mysql://nope:hunter2@x", `invalid DATABASE_URL: not a PostgreSQL connection URL`},
+		{"EncryptionKey", "ENCRYPTION_KEY", "short", `invalid ENCRYPTION_KEY: must be 32 bytes`},
+		{"Kubeconfig", "KUBECONFIG", "/no/such/kubeconfig", `invalid KUBECONFIG "/no/such/kubeconfig": /no/such/kubeconfig is not a readable file`},
+		{"Enterprise", "ENABLE_ENTERPRISE_FEATURES", "maybe", `invalid ENABLE_ENTERPRISE_FEATURES "maybe": must be true or false`},
+		{"WebhookSecret", "WEBHOOK_SIGNING_SECRET", "short", `invalid WEBHOOK_SIGNING_SECRET: must be at least 16 characters`},
+		{"SMTPPort", "SMTP_PORT", "smtp", `invalid SMTP_PORT "smtp": must be a whole number from 1 to 65535`},
+		{"SMTPTLS", "SMTP_TLS", "ssl3", `invalid SMTP_TLS "ssl3": must be one of starttls, tls, none`},
+		{"SMTPFrom", "SMTP_FROM", "not an address", `invalid SMTP_FROM "not an address": must be an email address`},
+		{"ReadTimeout", "HTTP_READ_TIMEOUT", "soon", `invalid HTTP_READ_TIMEOUT "soon": must be a positive duration`},
+		{"NegativeTimeout", "HTTP_WRITE_TIMEOUT", "-5s", `invalid HTTP_WRITE_TIMEOUT "-5s": must be a positive duration`},
+		{"BodyLimit", "HTTP_MAX_BODY_BYTES", "1", `invalid HTTP_MAX_BODY_BYTES "1": must be a whole number from 1024 to 67108864`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"DATABASE_URL": goodDB, tc.key: tc.value}
+			_, err := readServerConfig(lookupFrom(env))
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+
+	t.Run("SecretsNotEchoed", func(t *testing.T) {
+		_, err := readServerConfig(lookupFrom(map[string]string{
+			"DATABASE_URL": "mysql://nope:hunter2@x", "ENCRYPTION_KEY": "hunter3", "WEBHOOK_SIGNING_SECRET": "hunter4"}))
+		for _, secret := range []string{"hunter2", "hunter3", "hunter4"} {
+			require.NotContains(t, err.Error(), secret)
+		}
+	})
+	t.Run("DatabaseRequired", func(t *testing.T) {
+		_, err := readServerConfig(lookupFrom(nil))
+		require.ErrorContains(t, err, "DATABASE_URL is required")
+		_, err = readWorkerConfig(lookupFrom(nil))
+		require.ErrorContains(t, err, "DATABASE_URL is required")
+		_, err = readMigrateConfig(lookupFrom(nil))
+		require.ErrorContains(t, err, "DATABASE_URL is required")
+	})
+	t.Run("AllListedAtOnce", func(t *testing.T) {
+		_, err := readWorkerConfig(lookupFrom(map[string]string{"LOG_LEVEL": "loud", "RELAY_BATCH_SIZE": "0"}))
+		require.ErrorContains(t, err, "LOG_LEVEL")
+		require.ErrorContains(t, err, "RELAY_BATCH_SIZE")
+		require.ErrorContains(t, err, "DATABASE_URL is required")
+	})
+	t.Run("DevNeedsNoDatabase", func(t *testing.T) {
+		cfg, err := readDevConfig(lookupFrom(nil))
+		require.NoError(t, err)
+		require.Empty(t, cfg.DatabaseURL)
+		require.Empty(t, cfg.Temporal.Address, "dev starts its own Temporal when TEMPORAL_ADDRESS is unset")
+		require.True(t, filepath.IsAbs(cfg.DataDir))
+		require.Equal(t, 8233, cfg.UIPort)
+	})
+}
+
+// A bad value stops the process before it does anything, exit status 2, with
+// a message naming the variable.
+func TestBadValueStopsProcess(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range [][]string{{"server"}, {"worker"}, {"migrate", "up"}, {"dev"}} {
+		t.Run(cmd[0], func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), cmd, lookupFrom(map[string]string{
+				"DATABASE_URL": goodDB, "LOG_LEVEL": "verbose"}), &stdout, &stderr)
+			require.Equal(t, 2, code)
+			require.Contains(t, stderr.String(), `invalid LOG_LEVEL "verbose"`)
+		})
+	}
+	t.Run("UnknownCommand", func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		require.Equal(t, 2, run(context.Background(), []string{"serve"}, lookupFrom(nil), &stdout, &stderr))
+		require.Contains(t, stderr.String(), `unknown command "serve"`)
+	})
+}
+
+func TestPublishRejectsBadInput(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		args []string
+		want string
+	}{
+		"UnknownType":  {[]string{"node.exploded", `{}`}, `"node.exploded" is not a catalogued event type`},
+		"UnknownField": {[]string{"node.unhealthy", `{"node":"x"}`}, `unknown field "node"`},
+		"WrongType":    {[]string{"node.unhealthy", `{"node_name":5}`}, "node.unhealthy data"},
+		"MissingArgs":  {[]string{"node.unhealthy"}, "usage: streamspace publish"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), append([]string{"publish"}, tc.args...),
+				lookupFrom(map[string]string{"DATABASE_URL": goodDB}), &stdout, &stderr)
+			require.Equal(t, 2, code)
+			require.Contains(t, stderr.String(), tc.want)
+		})
+	}
+}

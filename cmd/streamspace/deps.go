@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/streamspace/enterprise/activities"
+	"github.com/streamspace/enterprise/schemas"
+	"github.com/streamspace/enterprise/server"
+)
+
+// openTemporal makes a lazy client: it connects on first use, so the server
+// can start (and report "not ready") while Temporal is still coming up.
+func openTemporal(cfg TemporalConfig, logger *slog.Logger, m *metrics) (client.Client, error) {
+	c, err := client.NewLazyClient(client.Options{
+		HostPort:       cfg.Address,
+		Namespace:      cfg.Namespace,
+		Logger:         tlog.NewStructuredLogger(logger.With("component", "temporal")),
+		MetricsHandler: m.Temporal,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("temporal client for TEMPORAL_ADDRESS %s: %w", cfg.Address, err)
+	}
+	return c, nil
+}
+
+// readinessChecks are the dependencies /readyz checks.
+func readinessChecks(pool *pgxpool.Pool, tc client.Client, cfg Common) ([]server.Check, error) {
+	checks := []server.Check{
+		{Name: "postgres", Check: pool.Ping},
+		{Name: "temporal", Check: func(ctx context.Context) error {
+			if _, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+				return err
+			}
+			_, err := tc.WorkflowService().DescribeNamespace(ctx,
+				&workflowservice.DescribeNamespaceRequest{Namespace: cfg.Temporal.Namespace})
+			return err
+		}},
+	}
+	if cfg.Kubeconfig != "" {
+		kube, err := activities.NewKubeClient(cfg.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		checks = append(checks, server.Check{Name: "kubernetes", Check: kube.Ready})
+	}
+	return checks, nil
+}
+
+// openDatabase connects to PostgreSQL.
+func openDatabase(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	return schemas.Connect(ctx, url)
+}

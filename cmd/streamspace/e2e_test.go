@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/enums/v1"
+
+	"github.com/streamspace/enterprise/internal/testenv"
+	"github.com/streamspace/enterprise/schemas"
+	"github.com/streamspace/enterprise/workflows"
+)
+
+// syncBuffer collects a process's output from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestEndToEnd runs `streamspace migrate up`, `worker` and `server` as the
+// binary does, against the real PostgreSQL and Temporal dev server, then
+// publishes an event in a transaction and watches its DispatchEvent run
+// complete, and checks the server's probes and metrics over HTTP.
+func TestEndToEnd(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	pool := testenv.EmptyDB(t)
+	cc := pool.Config().ConnConfig
+	dbURL := fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", cc.User, cc.Password, cc.Host, cc.Port, cc.Database)
+	addr, workerMetrics := freeAddr(t), freeAddr(t)
+	env := lookupFrom(map[string]string{
+		"DATABASE_URL":        dbURL,
+		"TEMPORAL_ADDRESS":    testenv.TemporalAddress(t),
+		"TEMPORAL_NAMESPACE":  testenv.TemporalNamespace(),
+		"TEMPORAL_TASK_QUEUE": "e2e-" + uuid.NewString(),
+		"LISTEN_ADDR":         addr,
+		"WORKER_METRICS_ADDR": workerMetrics,
+		"LOG_LEVEL":           "warn",
+	})
+
+	var out syncBuffer
+	require.Equal(t, 0, run(ctx, []string{"migrate", "up"}, env, &out, &out), out.String())
+	require.Contains(t, out.String(), "applied 00001_events.sql")
+
+	var wg sync.WaitGroup
+	for _, cmd := range []string{"worker", "server"} {
+		wg.Go(func() {
+			if code := run(ctx, []string{cmd}, env, &out, &out); code != 0 {
+				t.Errorf("%s exited %d:\n%s", cmd, code, out.String())
+			}
+		})
+	}
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+
+	// Listen for the event's completion before publishing it.
+	listener, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer listener.Close(context.Background())
+	_, err = listener.Exec(ctx, "LISTEN "+schemas.FinishedChannel)
+	require.NoError(t, err)
+
+	// Publish through the CLI, which writes the event in a transaction.
+	var pubOut syncBuffer
+	require.Equal(t, 0, run(ctx, []string{"publish", "node.unhealthy", `{"node_name":"worker-1","reason":"NotReady"}`},
+		env, &pubOut, &pubOut), pubOut.String())
+	fields := strings.Fields(pubOut.String()) // published node.unhealthy event <id> (workflow event/<id>)
+	require.GreaterOrEqual(t, len(fields), 4, pubOut.String())
+	id, err := uuid.Parse(fields[3])
+	require.NoError(t, err, pubOut.String())
+	store := &schemas.Store{Pool: pool}
+
+	waitCtx, waitCancel := context.WithTimeout(ctx, 60*time.Second)
+	defer waitCancel()
+	for {
+		n, err := listener.WaitForNotification(waitCtx)
+		require.NoError(t, err, "the event's DispatchEvent run did not finish; output:\n%s", out.String())
+		if n.Payload == id.String() {
+			break
+		}
+	}
+
+	// The activity has recorded the outcome; wait for the run itself to close.
+	tc := testenv.TemporalClient(t, testenv.TemporalAddress(t))
+	var res workflows.DispatchEventResult
+	require.NoError(t, tc.GetWorkflow(waitCtx, workflows.DispatchEventID(id.String()), "").Get(waitCtx, &res))
+	require.Equal(t, "node.unhealthy", res.Type)
+	desc, err := tc.DescribeWorkflowExecution(ctx, workflows.DispatchEventID(id.String()), "")
+	require.NoError(t, err)
+	require.Equal(t, enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, desc.WorkflowExecutionInfo.Status)
+	require.Equal(t, "DispatchEvent", desc.WorkflowExecutionInfo.Type.Name)
+	sa := desc.WorkflowExecutionInfo.SearchAttributes.GetIndexedFields()[workflows.EventTypeAttr.GetName()]
+	require.NotNil(t, sa, "the run carries the event type search attribute")
+	require.Contains(t, string(sa.GetData()), "node.unhealthy")
+
+	ev, err := store.GetEvent(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, schemas.DispatchCompleted, ev.DispatchState)
+
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(body)
+	}
+	status, body := get("http://" + addr + "/readyz")
+	require.Equal(t, http.StatusOK, status, body)
+	require.JSONEq(t, `{"status":"ready","checks":{"postgres":{"status":"ok"},"temporal":{"status":"ok"}}}`, body)
+
+	status, body = get("http://" + addr + "/metrics")
+	require.Equal(t, http.StatusOK, status)
+	requireMetric(t, body, `streamspace_http_requests_total{method="GET",route="/readyz",status="200"} 1`)
+	requireMetric(t, body, `temporal_request_total{`)
+
+	status, body = get("http://" + workerMetrics + "/metrics")
+	require.Equal(t, http.StatusOK, status)
+	requireMetric(t, body, "streamspace_outbox_dispatched_total 1")
+	requireMetric(t, body, `temporal_workflow_completed_total{`)
+	requireMetric(t, body, `temporal_activity_execution_latency_seconds_bucket{`)
+}
+
+func requireMetric(t *testing.T, exposition, want string) {
+	t.Helper()
+	if !strings.Contains(exposition, want) {
+		t.Errorf("metrics lack %s", want)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}

@@ -1,0 +1,123 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// TemporalCLIVersion is the pinned Temporal CLI (go install
+// github.com/temporalio/cli/cmd/temporal@TemporalCLIVersion).
+const TemporalCLIVersion = "v1.5.1"
+
+const temporalCLIPackage = "github.com/temporalio/cli/cmd/temporal"
+
+// DefaultCacheDir is $XDG_CACHE_HOME/streamspace, else ~/.cache/streamspace.
+// It holds builds that live outside the repository (the Temporal CLI, ...).
+func DefaultCacheDir() (string, error) {
+	if dir := os.Getenv("XDG_CACHE_HOME"); dir != "" && filepath.IsAbs(dir) {
+		return filepath.Join(dir, "streamspace"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("locate the cache directory: %w", err)
+	}
+	return filepath.Join(home, ".cache", "streamspace"), nil
+}
+
+// TemporalCLIPath is where the pinned CLI lives in cacheDir:
+// cacheDir/bin/temporal-v1.5.1/temporal. An empty cacheDir means
+// DefaultCacheDir() (and "" is returned if that cannot be determined).
+func TemporalCLIPath(cacheDir string) string {
+	if cacheDir == "" {
+		d, err := DefaultCacheDir()
+		if err != nil {
+			return ""
+		}
+		cacheDir = d
+	}
+	return filepath.Join(cacheDir, "bin", "temporal-"+TemporalCLIVersion, "temporal")
+}
+
+// EnsureTemporalCLI returns the path of the pinned Temporal CLI, building it
+// with `go install` first if it is missing (several minutes, once). The
+// build goes to a temporary directory that is renamed into place, so an
+// interrupted build leaves no half binary; concurrent callers wait for one
+// build. An empty cacheDir means DefaultCacheDir().
+func EnsureTemporalCLI(ctx context.Context, cacheDir string, logger *slog.Logger) (string, error) {
+	return ensureTemporalCLI(ctx, cacheDir, "go", logger)
+}
+
+func ensureTemporalCLI(ctx context.Context, cacheDir, goTool string, logger *slog.Logger) (string, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cacheDir == "" {
+		d, err := DefaultCacheDir()
+		if err != nil {
+			return "", err
+		}
+		cacheDir = d
+	}
+	path := TemporalCLIPath(cacheDir)
+	if isExecutable(path) {
+		return path, nil
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	lock, err := lockWait(ctx, filepath.Join(dir, ".build.lock"), func(error) {
+		logger.Info("waiting for another process building the Temporal CLI", "dir", dir)
+	})
+	if err != nil {
+		return "", err
+	}
+	defer lock.unlock()
+	if isExecutable(path) { // built by whoever held the lock
+		return path, nil
+	}
+
+	goBin, err := exec.LookPath(goTool)
+	if err != nil {
+		return "", fmt.Errorf("building the Temporal CLI needs the go command: %w", err)
+	}
+	tmp, err := os.MkdirTemp(dir, ".build-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+
+	pkg := temporalCLIPackage + "@" + TemporalCLIVersion
+	logger.Info("building the Temporal CLI (once; this takes several minutes)", "package", pkg, "into", path)
+	start := time.Now()
+	out := newTailBuffer(8 << 10)
+	cmd := newCmd(ctx, nil, envWithout([]string{"GOBIN=", "GOWORK="}, "GOBIN="+tmp, "GOWORK=off"), goBin, "install", pkg)
+	cmd.Dir = tmp // outside any module, so only the CLI's own go.mod applies
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			err = errors.Join(err, ctx.Err())
+		}
+		return "", fmt.Errorf("go install %s: %w\n%s", pkg, err, out)
+	}
+	built := filepath.Join(tmp, "temporal")
+	if !isExecutable(built) {
+		return "", fmt.Errorf("go install %s produced no %s\n%s", pkg, built, out)
+	}
+	if err := os.Rename(built, path); err != nil {
+		return "", err
+	}
+	logger.Info("built the Temporal CLI", "path", path, "took", time.Since(start).Round(time.Second))
+	return path, nil
+}
+
+func isExecutable(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+}

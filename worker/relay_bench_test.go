@@ -1,0 +1,150 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/streamspace/enterprise/internal/testenv"
+	"github.com/streamspace/enterprise/schemas"
+	"github.com/streamspace/enterprise/worker"
+	"github.com/streamspace/enterprise/workflows"
+)
+
+// timingStarter records when each event's workflow start returned.
+type timingStarter struct {
+	next    worker.Starter
+	mu      sync.Mutex
+	started map[string]time.Time
+	all     chan struct{}
+	want    int
+}
+
+func (s *timingStarter) StartDispatchEvent(ctx context.Context, in workflows.DispatchEventInput) (string, error) {
+	id, err := s.next.StartDispatchEvent(ctx, in)
+	if err == nil {
+		s.mu.Lock()
+		s.started[in.EventID] = time.Now()
+		if len(s.started) == s.want {
+			close(s.all)
+		}
+		s.mu.Unlock()
+	}
+	return id, err
+}
+
+// BenchmarkRelay publishes events into the outbox and measures the relay
+// against the real Temporal dev server with a worker running the
+// DispatchEvent runs. Run it with `make bench`.
+//
+//   - burst: 3000 events committed as fast as one publisher can, reporting
+//     events/s from the first commit to the last workflow start;
+//   - rate=100/s and rate=300/s: events committed one per transaction at a
+//     fixed rate for 10 s, reporting p50/p99 from commit to workflow start.
+func BenchmarkRelay(b *testing.B) {
+	b.Run("burst", func(b *testing.B) { benchRelay(b, 3000, 0) })
+	b.Run("rate=100/s", func(b *testing.B) { benchRelay(b, 1000, 100) })
+	b.Run("rate=300/s", func(b *testing.B) { benchRelay(b, 3000, 300) })
+}
+
+func benchRelay(b *testing.B, events, rate int) {
+	for b.Loop() {
+		runRelayLoad(b, events, rate)
+	}
+}
+
+func runRelayLoad(b *testing.B, events, rate int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pool := testenv.DB(b)
+	store := &schemas.Store{Pool: pool}
+	tc := testenv.TemporalClient(b, testenv.TemporalAddress(b))
+	taskQueue := "bench-" + uuid.NewString()
+	starter := &timingStarter{
+		next:    &workflows.Client{Temporal: tc, Namespace: testenv.TemporalNamespace(), TaskQueue: taskQueue},
+		started: map[string]time.Time{}, all: make(chan struct{}), want: events,
+	}
+	logger := slog.New(slog.DiscardHandler)
+	relay := &worker.Relay{Pool: pool, Starter: starter, Logger: logger}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { _ = relay.Run(ctx) })
+	if os.Getenv("BENCH_NO_WORKER") == "" {
+		wg.Go(func() {
+			_ = worker.Run(ctx, tc, taskQueue, worker.Deps{Store: store}, sdkworker.Options{}, logger)
+		})
+	}
+
+	committed := make(map[string]time.Time, events)
+	publish := func(n int) {
+		err := store.InTx(ctx, func(tx pgx.Tx) error {
+			for range n {
+				id, err := schemas.Publish(ctx, tx, schemas.Event{Type: schemas.EventSessionUpdated,
+					Data: schemas.SessionEventData{SessionID: "bench", User: "bench", State: "running"}})
+				if err != nil {
+					return err
+				}
+				committed[id.String()] = time.Time{}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now()
+		for id, t := range committed {
+			if t.IsZero() {
+				committed[id] = now
+			}
+		}
+	}
+
+	start := time.Now()
+	if rate == 0 {
+		for sent := 0; sent < events; sent += 50 {
+			publish(min(50, events-sent))
+		}
+	} else {
+		tick := time.NewTicker(time.Second / time.Duration(rate))
+		for range events {
+			<-tick.C
+			publish(1)
+		}
+		tick.Stop()
+	}
+	select {
+	case <-starter.all:
+	case <-time.After(2 * time.Minute):
+		b.Fatalf("only %d of %d events started", len(starter.started), events)
+	}
+	elapsed := time.Since(start)
+
+	starter.mu.Lock()
+	defer starter.mu.Unlock()
+	lat := make([]time.Duration, 0, events)
+	var last time.Time
+	for id, at := range starter.started {
+		lat = append(lat, max(at.Sub(committed[id]), 0))
+		if at.After(last) {
+			last = at
+		}
+	}
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
+	b.ReportMetric(float64(events)/last.Sub(start).Seconds(), "events/s")
+	b.ReportMetric(float64(pct(0.50).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(pct(0.99).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+	b.Logf("%d events in %v: %s", events, elapsed.Round(time.Millisecond),
+		fmt.Sprintf("p50 %v p99 %v", pct(0.50), pct(0.99)))
+}
