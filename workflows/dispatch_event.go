@@ -30,8 +30,11 @@ var eventActs *activities.Events
 // compliance checks) attach; it ends by recording the outcome on the event
 // row, so the events API shows whether the event was fully handled.
 func DispatchEvent(ctx workflow.Context, in DispatchEventInput) (DispatchEventResult, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
+	// Recording the outcome is one short UPDATE: a local activity runs it
+	// inside the workflow task, halving the round trips to the Temporal
+	// server per event (the relay benchmark measures the difference).
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
 		// The outbox row outlives any database blip; keep trying for a day.
 		ScheduleToCloseTimeout: 24 * time.Hour,
 		RetryPolicy: &temporal.RetryPolicy{
@@ -41,7 +44,7 @@ func DispatchEvent(ctx workflow.Context, in DispatchEventInput) (DispatchEventRe
 		},
 	})
 	workflow.GetLogger(ctx).Info("dispatching event", "event_id", in.EventID, "type", in.Type)
-	err := workflow.ExecuteActivity(ctx, eventActs.FinishEvent, activities.FinishEventInput{EventID: in.EventID}).Get(ctx, nil)
+	err := workflow.ExecuteLocalActivity(lctx, eventActs.FinishEvent, activities.FinishEventInput{EventID: in.EventID}).Get(ctx, nil)
 	if err != nil {
 		return DispatchEventResult{}, err
 	}

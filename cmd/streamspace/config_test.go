@@ -35,6 +35,7 @@ func TestServerConfigDefaults(t *testing.T) {
 	require.Equal(t, "127.0.0.1:7233", cfg.Temporal.Address)
 	require.Equal(t, "default", cfg.Temporal.Namespace)
 	require.Equal(t, "streamspace", cfg.Temporal.TaskQueue)
+	require.Equal(t, "gzip", cfg.Temporal.Compression)
 	require.Equal(t, slog.LevelInfo, cfg.Log.Level)
 	require.Equal(t, "StreamSpace", cfg.Security.MFAIssuer)
 	require.Equal(t, 587, cfg.SMTP.Port)

@@ -18,11 +18,16 @@ import (
 // openTemporal makes a lazy client: it connects on first use, so the server
 // can start (and report "not ready") while Temporal is still coming up.
 func openTemporal(cfg TemporalConfig, logger *slog.Logger, m *metrics) (client.Client, error) {
+	var compression client.GrpcCompression
+	if cfg.Compression == "none" {
+		compression = &client.GrpcCompressionNone{}
+	}
 	c, err := client.NewLazyClient(client.Options{
-		HostPort:       cfg.Address,
-		Namespace:      cfg.Namespace,
-		Logger:         tlog.NewStructuredLogger(logger.With("component", "temporal")),
-		MetricsHandler: m.Temporal,
+		ConnectionOptions: client.ConnectionOptions{GrpcCompression: compression},
+		HostPort:          cfg.Address,
+		Namespace:         cfg.Namespace,
+		Logger:            tlog.NewStructuredLogger(logger.With("component", "temporal")),
+		MetricsHandler:    m.Temporal,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("temporal client for TEMPORAL_ADDRESS %s: %w", cfg.Address, err)
