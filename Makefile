@@ -3,7 +3,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 BIN            := bin/streamspace
-CACHE          := $(or $(STREAMSPACE_CACHE_DIR),$(XDG_CACHE_HOME),$(HOME)/.cache)/streamspace
+CACHE          := $(or $(STREAMSPACE_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/streamspace)
 WORKFLOWCHECK_VERSION := v0.6.0
 WORKFLOWCHECK  := $(CACHE)/bin/workflowcheck-$(WORKFLOWCHECK_VERSION)/workflowcheck
 GO_TEST_FLAGS  ?= -count=1 -timeout 20m

@@ -72,7 +72,7 @@ func withAccessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 				slog.Int("status", status),
 				slog.Int("bytes", ww.BytesWritten()),
 				slog.Duration("duration", time.Since(start)),
-				slog.String("remote", r.RemoteAddr),
+				slog.String("client_ip", clientIP(r.Context()).String()),
 				slog.String("request_id", requestID(r.Context())),
 			)
 		})

@@ -13,7 +13,7 @@ func (s *Server) routes() http.Handler {
 	log := s.deps.Logger
 	r := chi.NewRouter()
 	r.Use(withRequestID, withRecovery(log), newHTTPMetrics(s.deps.Registry).middleware,
-		withAccessLog(log), withBodyLimit(s.cfg.MaxBodyBytes))
+		s.withClientIP, withAccessLog(log), withBodyLimit(s.cfg.MaxBodyBytes))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, log, Errorf(CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamspace/enterprise/internal/clientip"
+	"github.com/streamspace/enterprise/schemas"
 )
 
 // Config is the HTTP server's part of the server process configuration.
@@ -32,6 +35,8 @@ type Deps struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // metrics registry served at /metrics
 	Checks   []Check              // readiness checks for /readyz
+	Store    *schemas.Store
+	ClientIP *clientip.Resolver // decides each request's client address
 }
 
 // Server is the StreamSpace HTTP API.
@@ -43,6 +48,9 @@ type Server struct {
 
 // New builds the server and its router.
 func New(cfg Config, deps Deps) *Server {
+	if deps.ClientIP == nil {
+		deps.ClientIP, _ = clientip.New(nil) // trust no proxy
+	}
 	s := &Server{cfg: cfg, deps: deps}
 	s.handler = s.routes()
 	return s

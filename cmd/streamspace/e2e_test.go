@@ -143,7 +143,7 @@ func TestEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	requireMetric(t, body, "streamspace_outbox_dispatched_total 1")
 	requireMetric(t, body, `temporal_workflow_completed_total{`)
-	requireMetric(t, body, `temporal_activity_execution_latency_seconds_bucket{`)
+	requireMetric(t, body, `temporal_local_activity_execution_latency_seconds_bucket{`)
 }
 
 func requireMetric(t *testing.T, exposition, want string) {
