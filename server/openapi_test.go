@@ -24,21 +24,25 @@ var undocumented = map[string]bool{
 func TestOpenAPIMatchesRouter(t *testing.T) {
 	t.Parallel()
 	var doc struct {
-		OpenAPI string                               `yaml:"openapi"`
-		Paths   map[string]map[string]map[string]any `yaml:"paths"`
+		OpenAPI string                    `yaml:"openapi"`
+		Paths   map[string]map[string]any `yaml:"paths"`
 	}
 	require.NoError(t, yaml.Unmarshal(schemas.OpenAPI, &doc))
 	require.Equal(t, "3.1.0", doc.OpenAPI)
 
 	documented := map[string]bool{}
 	for path, ops := range doc.Paths {
-		for method, op := range ops {
-			if method == "parameters" || method == "summary" || method == "description" {
+		for method, v := range ops {
+			op, isOp := v.(map[string]any)
+			if !isOp || method == "parameters" {
 				continue
 			}
 			documented[strings.ToUpper(method)+" "+path] = true
 			require.NotEmpty(t, op["responses"], "%s %s has no responses", method, path)
 			require.NotEmpty(t, op["operationId"], "%s %s has no operationId", method, path)
+			if strings.HasPrefix(path, "/api/") && !strings.HasPrefix(path, "/api/docs") {
+				require.Contains(t, op, "security", "%s %s must state its security requirement", method, path)
+			}
 		}
 	}
 

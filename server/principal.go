@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 
 	"github.com/google/uuid"
 )
@@ -43,4 +44,23 @@ func withPrincipal(ctx context.Context, p Principal) context.Context {
 func principalFrom(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(principalKey).(Principal)
 	return p, ok
+}
+
+// ErrInvalidToken is wrapped by every token verification failure; the
+// authentication middleware answers 401 UNAUTHORIZED for it.
+var ErrInvalidToken = errors.New("invalid token")
+
+// OIDCConfig configures acceptance of tokens from an external OIDC issuer.
+type OIDCConfig struct {
+	Issuer        string   // e.g. https://login.example.com/realms/acme; "" disables OIDC
+	Audience      string   // the client ID tokens must be issued for
+	RoleClaim     string   // claim holding the user's roles or groups ("roles")
+	AdminValues   []string // values of RoleClaim that make a user admin (["admin"])
+	UsernameClaim string   // claim used as the username on first sight ("preferred_username")
+}
+
+// TokenVerifier checks bearer tokens of one external issuer.
+type TokenVerifier interface {
+	Issuer() string
+	Verify(ctx context.Context, raw string) (Principal, error)
 }

@@ -13,7 +13,7 @@ func (s *Server) routes() http.Handler {
 	log := s.deps.Logger
 	r := chi.NewRouter()
 	r.Use(withRequestID, withRecovery(log), newHTTPMetrics(s.deps.Registry).middleware,
-		s.withClientIP, withAccessLog(log), withBodyLimit(s.cfg.MaxBodyBytes))
+		s.withClientIP, withAccessLog(log), s.withAudit, withBodyLimit(s.cfg.MaxBodyBytes))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, log, Errorf(CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})
@@ -28,5 +28,35 @@ func (s *Server) routes() http.Handler {
 	r.Get("/api/docs/openapi.yaml", s.openAPI)
 	r.Method(http.MethodGet, "/api/docs", swaggerUI())
 	r.Method(http.MethodGet, "/api/docs/*", swaggerUI())
+
+	// The API. Access: public (no token), user (any signed-in user, who sees
+	// only their own resources) or admin.
+	r.Group(func(api chi.Router) {
+		h := func(fn handlerFunc) http.HandlerFunc { return handle(log, fn) }
+
+		// public
+		api.Post("/api/auth/login", h(s.login))
+		api.Post("/api/auth/refresh", h(s.refresh))
+		api.Post("/api/auth/logout", h(s.logout))
+
+		api.Group(func(user chi.Router) {
+			user.Use(s.authenticate)
+			// user
+			user.Get("/api/me", h(s.getMe))
+			user.Patch("/api/me", h(s.updateMe))
+
+			user.Group(func(admin chi.Router) {
+				admin.Use(s.requireRole(RoleAdmin))
+				// admin
+				admin.Get("/api/admin/users", h(s.listUsers))
+				admin.Post("/api/admin/users", h(s.createUser))
+				admin.Get("/api/admin/users/{id}", h(s.getUser))
+				admin.Patch("/api/admin/users/{id}", h(s.updateUser))
+				admin.Delete("/api/admin/users/{id}", h(s.deleteUser))
+				s.auditRoutes(admin) // GET /api/admin/audit, /api/admin/audit/export
+				s.eventRoutes(admin) // GET /api/admin/events
+			})
+		})
+	})
 	return r
 }

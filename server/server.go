@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/streamspace/enterprise/internal/authtoken"
 	"github.com/streamspace/enterprise/internal/clientip"
 	"github.com/streamspace/enterprise/schemas"
 )
@@ -25,6 +26,12 @@ type Config struct {
 	IdleTimeout     time.Duration
 	ShutdownTimeout time.Duration
 	MaxBodyBytes    int64
+	// RefreshTTL is how long a refresh token (a login session) lasts.
+	RefreshTTL time.Duration
+	// OIDC, when Issuer is set, accepts bearer tokens from that issuer too.
+	OIDC OIDCConfig
+	// RateLimits are the API tiers and login limits (zero fields: defaults).
+	RateLimits RateLimitConfig
 	// EnterpriseEnabled mounts the enterprise API groups (integrations,
 	// security, scheduling, scaling, compliance) as later features add them.
 	EnterpriseEnabled bool
@@ -36,7 +43,9 @@ type Deps struct {
 	Registry *prometheus.Registry // metrics registry served at /metrics
 	Checks   []Check              // readiness checks for /readyz
 	Store    *schemas.Store
-	ClientIP *clientip.Resolver // decides each request's client address
+	ClientIP *clientip.Resolver   // decides each request's client address
+	Tokens   *authtoken.Authority // issues and verifies access tokens
+	OIDC     TokenVerifier        // tokens of the OIDC issuer; nil when OIDC is off
 }
 
 // Server is the StreamSpace HTTP API.

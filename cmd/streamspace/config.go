@@ -1,11 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/streamspace/enterprise/internal/clientip"
 	"github.com/streamspace/enterprise/server"
 	"github.com/streamspace/enterprise/worker"
 	"github.com/streamspace/enterprise/workflows"
@@ -60,10 +63,25 @@ type Common struct {
 	SMTP        SMTPConfig
 }
 
+// AuthConfig is how the server signs in users and checks their tokens.
+type AuthConfig struct {
+	SigningKeyFile    string   // PEM Ed25519 or RSA private key
+	Secret            []byte   // HS256 secret, when no key file is given
+	KeyID             string   // kid of the signing key ("" = derived from the key)
+	PreviousKeyFiles  []string // keys (PEM, private or public) still accepted for verification
+	Issuer            string
+	Audience          string
+	AccessTTL         time.Duration
+	BootstrapUsername string
+	BootstrapPassword string
+	TrustedProxies    []string
+}
+
 // ServerConfig configures `streamspace server`.
 type ServerConfig struct {
 	Common
 	HTTP server.Config
+	Auth AuthConfig
 }
 
 // WorkerConfig configures `streamspace worker`.
@@ -85,6 +103,7 @@ type MigrateConfig struct {
 type DevConfig struct {
 	Common
 	HTTP        server.Config
+	Auth        AuthConfig
 	Relay       worker.RelayConfig
 	DataDir     string
 	CacheDir    string // "" = the default cache (~/.cache/streamspace)
@@ -136,7 +155,69 @@ func readHTTP(e *envReader) server.Config {
 		ShutdownTimeout:   e.duration("HTTP_SHUTDOWN_TIMEOUT", 20*time.Second),
 		MaxBodyBytes:      int64(e.integer("HTTP_MAX_BODY_BYTES", 1<<20, 1024, 64<<20)),
 		EnterpriseEnabled: e.boolean("ENABLE_ENTERPRISE_FEATURES", true),
+		RefreshTTL:        e.duration("JWT_REFRESH_TTL", 30*24*time.Hour),
+		OIDC:              readOIDC(e),
 	}
+}
+
+// readOIDC reads the external identity provider settings. OIDC_ROLE_CLAIM set
+// but empty means roles are managed in StreamSpace, not by the IdP.
+func readOIDC(e *envReader) server.OIDCConfig {
+	roleClaim := "roles"
+	if v, ok := e.lookup("OIDC_ROLE_CLAIM"); ok {
+		roleClaim = strings.TrimSpace(v)
+	}
+	adminValues := []string{"admin"}
+	if _, ok := e.lookup("OIDC_ADMIN_VALUES"); ok {
+		adminValues = e.list("OIDC_ADMIN_VALUES")
+	}
+	cfg := server.OIDCConfig{
+		Issuer:        e.str("OIDC_ISSUER", ""),
+		Audience:      e.str("OIDC_AUDIENCE", ""),
+		RoleClaim:     roleClaim,
+		AdminValues:   adminValues,
+		UsernameClaim: e.str("OIDC_USERNAME_CLAIM", "preferred_username"),
+	}
+	if cfg.Issuer != "" && cfg.Audience == "" {
+		e.errs = append(e.errs, errors.New("OIDC_AUDIENCE is required when OIDC_ISSUER is set"))
+	}
+	if cfg.Issuer != "" && cfg.Issuer == e.str("JWT_ISSUER", "streamspace") {
+		e.errs = append(e.errs, errors.New("invalid OIDC_ISSUER: must differ from JWT_ISSUER"))
+	}
+	return cfg
+}
+
+func readAuth(e *envReader) AuthConfig {
+	var secret []byte
+	if v := e.secret("JWT_SECRET", 32); v != "" {
+		secret = []byte(v)
+	}
+	var previous []string
+	if v := e.str("JWT_PREVIOUS_KEY_FILES", ""); v != "" {
+		previous = strings.Split(v, ",")
+		for _, p := range previous {
+			e.paths("JWT_PREVIOUS_KEY_FILES", p)
+		}
+	}
+	cfg := AuthConfig{
+		SigningKeyFile:    e.paths("JWT_SIGNING_KEY_FILE", e.str("JWT_SIGNING_KEY_FILE", "")),
+		Secret:            secret,
+		KeyID:             e.str("JWT_KEY_ID", ""),
+		PreviousKeyFiles:  previous,
+		Issuer:            e.str("JWT_ISSUER", "streamspace"),
+		Audience:          e.str("JWT_AUDIENCE", "streamspace-api"),
+		AccessTTL:         e.duration("JWT_ACCESS_TTL", 15*time.Minute),
+		BootstrapUsername: e.str("BOOTSTRAP_ADMIN_USERNAME", "admin"),
+		BootstrapPassword: e.secret("BOOTSTRAP_ADMIN_PASSWORD", 12),
+		TrustedProxies:    e.list("TRUSTED_PROXIES"),
+	}
+	if _, err := clientip.New(cfg.TrustedProxies); err != nil {
+		e.errs = append(e.errs, fmt.Errorf("invalid TRUSTED_PROXIES: %w", err))
+	}
+	if cfg.SigningKeyFile != "" && cfg.Secret != nil {
+		e.errs = append(e.errs, errors.New("set JWT_SIGNING_KEY_FILE or JWT_SECRET, not both"))
+	}
+	return cfg
 }
 
 func readRelay(e *envReader) worker.RelayConfig {
@@ -161,7 +242,7 @@ func readCommon(e *envReader) Common {
 		Log:         readLog(e),
 		DatabaseURL: e.postgresURL("DATABASE_URL"),
 		Temporal:    readTemporal(e, "127.0.0.1:7233"),
-		Kubeconfig:  e.paths("KUBECONFIG"),
+		Kubeconfig:  e.paths("KUBECONFIG", e.str("KUBECONFIG", "")),
 		Security:    readSecurity(e),
 		SMTP:        readSMTP(e),
 	}
@@ -170,8 +251,12 @@ func readCommon(e *envReader) Common {
 // readServerConfig reads the server's configuration.
 func readServerConfig(lookup func(string) (string, bool)) (ServerConfig, error) {
 	e := newEnvReader(lookup)
-	cfg := ServerConfig{Common: readCommon(e), HTTP: readHTTP(e)}
+	cfg := ServerConfig{Common: readCommon(e), HTTP: readHTTP(e), Auth: readAuth(e)}
 	required(e, "DATABASE_URL", cfg.DatabaseURL, databaseHint)
+	if cfg.Auth.SigningKeyFile == "" && cfg.Auth.Secret == nil {
+		e.errs = append(e.errs, errors.New("JWT_SIGNING_KEY_FILE or JWT_SECRET is required: the key that signs access tokens "+
+			"(generate one with: openssl genpkey -algorithm ed25519 -out jwt.pem)"))
+	}
 	return cfg, e.err()
 }
 
@@ -202,6 +287,7 @@ func readDevConfig(lookup func(string) (string, bool)) (DevConfig, error) {
 	cfg := DevConfig{
 		Common:      readCommon(e),
 		HTTP:        readHTTP(e),
+		Auth:        readAuth(e),
 		Relay:       readRelay(e),
 		CacheDir:    e.str("STREAMSPACE_CACHE_DIR", ""),
 		TemporalCLI: e.str("TEMPORAL_CLI", ""),
@@ -222,5 +308,7 @@ func readDevConfig(lookup func(string) (string, bool)) (DevConfig, error) {
 }
 
 // server and worker views of the dev configuration.
-func (c DevConfig) server() ServerConfig { return ServerConfig{Common: c.Common, HTTP: c.HTTP} }
+func (c DevConfig) server() ServerConfig {
+	return ServerConfig{Common: c.Common, HTTP: c.HTTP, Auth: c.Auth}
+}
 func (c DevConfig) worker() WorkerConfig { return WorkerConfig{Common: c.Common, Relay: c.Relay} }

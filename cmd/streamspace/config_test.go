@@ -22,10 +22,17 @@ func lookupFrom(env map[string]string) func(string) (string, bool) {
 
 const goodDB = "postgres://streamspace:secret@127.0.0.1:5432/streamspace?sslmode=disable"
 
+// goodJWT is an HS256 secret long enough to pass validation.
+const goodJWT = "0123456789abcdef0123456789abcdef"
+
 func TestServerConfigDefaults(t *testing.T) {
 	t.Parallel()
-	cfg, err := readServerConfig(lookupFrom(map[string]string{"DATABASE_URL": goodDB}))
+	cfg, err := readServerConfig(lookupFrom(map[string]string{"DATABASE_URL": goodDB, "JWT_SECRET": goodJWT}))
 	require.NoError(t, err)
+	require.Equal(t, 15*time.Minute, cfg.Auth.AccessTTL)
+	require.Equal(t, 30*24*time.Hour, cfg.HTTP.RefreshTTL)
+	require.Equal(t, "admin", cfg.Auth.BootstrapUsername)
+	require.Empty(t, cfg.Auth.TrustedProxies)
 	require.Equal(t, "127.0.0.1:8080", cfg.HTTP.ListenAddr)
 	require.Equal(t, 15*time.Second, cfg.HTTP.ReadTimeout)
 	require.Equal(t, 60*time.Second, cfg.HTTP.WriteTimeout)
@@ -49,6 +56,8 @@ func TestServerConfigValues(t *testing.T) {
 	require.NoError(t, os.WriteFile(kube, []byte("apiVersion: v1\nkind: Config\n"), 0o600))
 	cfg, err := readServerConfig(lookupFrom(map[string]string{
 		"DATABASE_URL":               goodDB,
+		"JWT_SECRET":                 goodJWT,
+		"TRUSTED_PROXIES":            "10.0.0.0/8, 192.0.2.1",
 		"LISTEN_ADDR":                "0.0.0.0:9000",
 		"LOG_LEVEL":                  "DEBUG",
 		"LOG_FORMAT":                 "json",
@@ -74,6 +83,7 @@ func TestServerConfigValues(t *testing.T) {
 	require.False(t, cfg.HTTP.EnterpriseEnabled)
 	require.Equal(t, 465, cfg.SMTP.Port)
 	require.EqualValues(t, 2048, cfg.HTTP.MaxBodyBytes)
+	require.Equal(t, []string{"10.0.0.0/8", "192.0.2.1"}, cfg.Auth.TrustedProxies)
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -97,11 +107,19 @@ func TestConfigErrors(t *testing.T) {
 		{"ReadTimeout", "HTTP_READ_TIMEOUT", "soon", `invalid HTTP_READ_TIMEOUT "soon": must be a positive duration`},
 		{"NegativeTimeout", "HTTP_WRITE_TIMEOUT", "-5s", `invalid HTTP_WRITE_TIMEOUT "-5s": must be a positive duration`},
 		{"BodyLimit", "HTTP_MAX_BODY_BYTES", "1", `invalid HTTP_MAX_BODY_BYTES "1": must be a whole number from 1024 to 67108864`},
+		{"TrustedProxies", "TRUSTED_PROXIES", "10.0.0.0/40", `invalid TRUSTED_PROXIES: trusted proxy "10.0.0.0/40"`},
+		{"JWTSecret", "JWT_SECRET", "short", `invalid JWT_SECRET: must be at least 32 characters`},
+		{"JWTKeyFile", "JWT_SIGNING_KEY_FILE", "/no/key.pem", `invalid JWT_SIGNING_KEY_FILE "/no/key.pem"`},
+		{"AccessTTL", "JWT_ACCESS_TTL", "forever", `invalid JWT_ACCESS_TTL "forever"`},
+		{"BootstrapPassword", "BOOTSTRAP_ADMIN_PASSWORD", "short", `invalid BOOTSTRAP_ADMIN_PASSWORD: must be at least 12 characters`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			env := map[string]string{"DATABASE_URL": goodDB, tc.key: tc.value}
+			env := map[string]string{"DATABASE_URL": goodDB, "JWT_SECRET": goodJWT, tc.key: tc.value}
+			if tc.key == "JWT_SIGNING_KEY_FILE" {
+				delete(env, "JWT_SECRET")
+			}
 			_, err := readServerConfig(lookupFrom(env))
 			require.ErrorContains(t, err, tc.want)
 		})
@@ -117,6 +135,7 @@ func TestConfigErrors(t *testing.T) {
 	t.Run("DatabaseRequired", func(t *testing.T) {
 		_, err := readServerConfig(lookupFrom(nil))
 		require.ErrorContains(t, err, "DATABASE_URL is required")
+		require.ErrorContains(t, err, "JWT_SIGNING_KEY_FILE or JWT_SECRET is required")
 		_, err = readWorkerConfig(lookupFrom(nil))
 		require.ErrorContains(t, err, "DATABASE_URL is required")
 		_, err = readMigrateConfig(lookupFrom(nil))
@@ -178,4 +197,34 @@ func TestPublishRejectsBadInput(t *testing.T) {
 			require.Contains(t, stderr.String(), tc.want)
 		})
 	}
+}
+
+func TestOIDCConfig(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"DATABASE_URL": goodDB, "JWT_SECRET": goodJWT}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	cfg, err := readServerConfig(lookupFrom(with("OIDC_ISSUER", "https://idp.example.com", "OIDC_AUDIENCE", "streamspace",
+		"OIDC_ADMIN_VALUES", "ops-admins, platform")))
+	require.NoError(t, err)
+	require.Equal(t, "roles", cfg.HTTP.OIDC.RoleClaim)
+	require.Equal(t, []string{"ops-admins", "platform"}, cfg.HTTP.OIDC.AdminValues)
+	require.Equal(t, "preferred_username", cfg.HTTP.OIDC.UsernameClaim)
+
+	cfg, err = readServerConfig(lookupFrom(with("OIDC_ISSUER", "https://idp.example.com", "OIDC_AUDIENCE", "x", "OIDC_ROLE_CLAIM", "")))
+	require.NoError(t, err)
+	require.Empty(t, cfg.HTTP.OIDC.RoleClaim, "set but empty: roles managed in StreamSpace")
+
+	_, err = readServerConfig(lookupFrom(with("OIDC_ISSUER", "https://idp.example.com")))
+	require.ErrorContains(t, err, "OIDC_AUDIENCE is required")
+	_, err = readServerConfig(lookupFrom(with("OIDC_ISSUER", "streamspace", "OIDC_AUDIENCE", "x")))
+	require.ErrorContains(t, err, "must differ from JWT_ISSUER")
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/streamspace/enterprise/internal/devstack"
+	"github.com/streamspace/enterprise/schemas"
 )
 
 // cmdDev runs the whole local stack in one process tree: PostgreSQL and the
@@ -59,6 +60,11 @@ func cmdDev(ctx context.Context, lookup func(string) (string, bool), stdout, std
 		uiURL = tmp.UIURL()
 	}
 
+	if cfg.Auth.SigningKeyFile == "" && cfg.Auth.Secret == nil {
+		if cfg.Auth.SigningKeyFile, err = ensureDevSigningKey(filepath.Join(cfg.DataDir, "jwt-signing-key.pem")); err != nil {
+			return err
+		}
+	}
 	rt, err := openRuntime(ctx, cfg.Common, stderr)
 	if err != nil {
 		return err
@@ -66,6 +72,9 @@ func cmdDev(ctx context.Context, lookup func(string) (string, bool), stdout, std
 	defer rt.Close()
 	if err := migrateUp(ctx, rt.Pool, io.Discard); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if err := bootstrapAdmin(ctx, &schemas.Store{Pool: rt.Pool}, cfg.Auth, stdout); err != nil {
+		return err
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -105,10 +114,10 @@ StreamSpace Enterprise dev stack is up (Ctrl-C stops it; state kept in %s)
 Publish an event and watch its DispatchEvent run in the Web UI:
   DATABASE_URL='...as above...' bin/streamspace publish node.unhealthy '{"node_name":"worker-1","reason":"NotReady"}'
 
-Sign-in: the probes, metrics and docs above are open on loopback; user accounts
-and login arrive with the identity feature (see README.md, "Status").
+Sign in (the first run printed the admin's one-time password above):
+  curl -s -X POST %s/api/auth/login -d '{"username":"%s","password":"..."}'
 
-`, cfg.DataDir, api, api, api, api, uiURL, cfg.Temporal.Namespace, cfg.Temporal.Address, cfg.DatabaseURL)
+`, cfg.DataDir, api, api, api, api, uiURL, cfg.Temporal.Namespace, cfg.Temporal.Address, cfg.DatabaseURL, api, cfg.Auth.BootstrapUsername)
 }
 
 // stopLogged stops a dependency at shutdown and logs a failure to do so.

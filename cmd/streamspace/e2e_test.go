@@ -59,6 +59,7 @@ func TestEndToEnd(t *testing.T) {
 		"LISTEN_ADDR":         addr,
 		"WORKER_METRICS_ADDR": workerMetrics,
 		"LOG_LEVEL":           "warn",
+		"JWT_SECRET":          "e2e-secret-0123456789abcdef0123456789",
 	})
 
 	var out syncBuffer

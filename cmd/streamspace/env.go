@@ -149,11 +149,21 @@ func (e *envReader) key(name string) []byte {
 	return nil
 }
 
-// paths reads a list of existing files separated by the OS list separator,
-// the way KUBECONFIG is written.
-func (e *envReader) paths(name string) string {
-	v, ok := e.raw(name)
-	if !ok {
+// list reads a comma-separated list, dropping empty items.
+func (e *envReader) list(name string) []string {
+	var out []string
+	for _, item := range strings.Split(e.str(name, ""), ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// paths checks that v, the value of name, is a list of existing files
+// separated by the OS list separator, the way KUBECONFIG is written.
+func (e *envReader) paths(name, v string) string {
+	if v == "" {
 		return ""
 	}
 	for _, p := range filepath.SplitList(v) {

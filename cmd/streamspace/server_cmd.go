@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net/http"
+	"time"
 
+	"github.com/streamspace/enterprise/internal/clientip"
+	"github.com/streamspace/enterprise/schemas"
 	"github.com/streamspace/enterprise/server"
 )
 
@@ -17,6 +22,9 @@ func cmdServer(ctx context.Context, lookup func(string) (string, bool), stderr i
 		return err
 	}
 	defer rt.Close()
+	if err := bootstrapAdmin(ctx, &schemas.Store{Pool: rt.Pool}, cfg.Auth, stderr); err != nil {
+		return err
+	}
 	return runServer(ctx, cfg, rt)
 }
 
@@ -26,10 +34,31 @@ func runServer(ctx context.Context, cfg ServerConfig, rt *runtime) error {
 	if err != nil {
 		return err
 	}
+	tokens, err := newAuthority(cfg.Auth)
+	if err != nil {
+		return err
+	}
+	proxies, err := clientip.New(cfg.Auth.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	store := &schemas.Store{Pool: rt.Pool}
+	var oidc server.TokenVerifier
+	if cfg.HTTP.OIDC.Issuer != "" {
+		// Bad OIDC settings fail here; an IdP that is merely down is retried
+		// lazily, and its tokens answer 503 meanwhile.
+		if oidc, err = server.NewOIDCVerifier(ctx, cfg.HTTP.OIDC, store, &http.Client{Timeout: 10 * time.Second}, rt.Logger); err != nil {
+			return fmt.Errorf("OIDC: %w", err)
+		}
+	}
 	srv := server.New(cfg.HTTP, server.Deps{
 		Logger:   rt.Logger,
 		Registry: rt.Metrics.Registry,
 		Checks:   checks,
+		Store:    store,
+		ClientIP: proxies,
+		Tokens:   tokens,
+		OIDC:     oidc,
 	})
 	return srv.Run(ctx)
 }

@@ -1,0 +1,442 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/httprate"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// RateLimitConfig sets the seed's rate-limit tiers and the login limits.
+// Zero fields take the defaults (WithDefaults).
+type RateLimitConfig struct {
+	Window          time.Duration // API window (1 minute)
+	UserLimit       int           // API requests per Window for a user, and per client IP before login (100)
+	AdminLimit      int           // API requests per Window for an admin (1000)
+	LoginPerAccount int           // login attempts per LoginWindow for one username (10)
+	LoginPerIP      int           // login attempts per LoginWindow from one client IP (30)
+	LoginWindow     time.Duration // login window (15 minutes)
+}
+
+// WithDefaults fills the zero (or negative) fields with the defaults.
+func (c RateLimitConfig) WithDefaults() RateLimitConfig {
+	if c.Window <= 0 {
+		c.Window = time.Minute
+	}
+	if c.UserLimit <= 0 {
+		c.UserLimit = 100
+	}
+	if c.AdminLimit <= 0 {
+		c.AdminLimit = 1000
+	}
+	if c.LoginPerAccount <= 0 {
+		c.LoginPerAccount = 10
+	}
+	if c.LoginPerIP <= 0 {
+		c.LoginPerIP = 30
+	}
+	if c.LoginWindow <= 0 {
+		c.LoginWindow = 15 * time.Minute
+	}
+	return c
+}
+
+// The headers of draft-ietf-httpapi-ratelimit-headers (RateLimit-Reset is in
+// delta seconds, not a timestamp) and RFC 9110's Retry-After.
+const (
+	headerRateLimitLimit     = "RateLimit-Limit"
+	headerRateLimitRemaining = "RateLimit-Remaining"
+	headerRateLimitReset     = "RateLimit-Reset"
+	headerRetryAfter         = "Retry-After"
+)
+
+// rateLimitShards is how many httprate limiters each limit is split over, by
+// key. httprate holds one mutex per limiter across the counter's Get and
+// IncrementBy, which are database round trips here; sharding keeps one
+// client's round trips from queueing every other client's behind them,
+// while a given key still always meets the same mutex.
+const rateLimitShards = 16
+
+// rateLimits applies the API tiers and the login limits.
+//
+// Failure policy when the counter fails (the database is down or slower than
+// the counter's timeout): the API fails OPEN, the request goes on without
+// RateLimit headers, the error is logged (at most every 10 s) and counted in
+// streamspace_rate_limit_decisions_total{result="error"}. A blip must not
+// turn into a 429 for everyone, and the handlers behind the limiter need the
+// database anyway, so they report a real outage themselves. Login fails
+// CLOSED with 503 UNAVAILABLE: it is the one place worth brute-forcing, and
+// it cannot succeed without the database, so refusing costs nothing while
+// the database is really down and keeps password guessing unmetered for no
+// moment.
+type rateLimits struct {
+	cfg       RateLimitConfig
+	logger    *slog.Logger
+	api       *limiter
+	loginIP   *limiter
+	loginAcct *limiter
+	decisions *prometheus.CounterVec
+	lastLog   atomic.Int64 // unix nanoseconds of the last counter-error log line
+	now       func() time.Time
+}
+
+// newRateLimits builds the limiters over counter, shared by every limit (the
+// keys do not overlap). A nil counter keeps the counts in process memory,
+// per replica: for tests and single-process setups only.
+func newRateLimits(cfg RateLimitConfig, counter httprate.LimitCounter, logger *slog.Logger) *rateLimits {
+	cfg = cfg.WithDefaults()
+	rl := &rateLimits{
+		cfg:    cfg,
+		logger: logger,
+		now:    time.Now,
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamspace_rate_limit_decisions_total",
+			Help: "Rate-limit decisions by limiter (api, login_ip, login_account) and result (allowed, limited, error).",
+		}, []string{"limiter", "result"}),
+	}
+	rl.api = newLimiter("api", cfg.UserLimit, cfg.Window, counter)
+	rl.loginIP = newLimiter("login_ip", cfg.LoginPerIP, cfg.LoginWindow, counter)
+	rl.loginAcct = newLimiter("login_account", cfg.LoginPerAccount, cfg.LoginWindow, counter)
+	for _, l := range []*limiter{rl.api, rl.loginIP, rl.loginAcct} {
+		for _, res := range []string{"allowed", "limited", "error"} {
+			rl.decisions.WithLabelValues(l.name, res) // export zeros
+		}
+	}
+	return rl
+}
+
+// Collectors are the limiter's metrics, for the server's registry.
+func (rl *rateLimits) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{rl.decisions}
+}
+
+// API limits every request by who makes it: "user:<id>" with the role's
+// limit when the request has a principal (so it must run after
+// authentication), else "ip:<client IP>" with the user limit. Over the
+// limit it answers 429 RATE_LIMITED with Retry-After; every answer it lets
+// through carries RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset.
+func (rl *rateLimits) API(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, limit := "", rl.cfg.UserLimit
+		if p, ok := principalFrom(r.Context()); ok && p.UserID != uuid.Nil {
+			key = "user:" + p.UserID.String()
+			if p.IsAdmin() {
+				limit = rl.cfg.AdminLimit
+			}
+		} else {
+			key = "ip:" + ipKey(clientIP(r.Context()))
+		}
+		d := rl.api.take(w, r, key, limit)
+		switch {
+		case d.err != nil:
+			rl.counterFailed(r, rl.api, d.err)
+			clearRateLimitHeaders(w)
+		case d.limited:
+			rl.reject(w, r, rl.api, d, "too many requests: the limit is %d per %s")
+			return
+		default:
+			rl.allowed(w, rl.api, d)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// AllowLogin counts a login attempt against the client IP's and the
+// account's (lower-cased username) login limits. When either is exhausted
+// it answers 429 RATE_LIMITED (503 UNAVAILABLE if the counter fails) and
+// returns false; the caller then returns without writing anything.
+//
+// The IP is checked first: an address that is over its limit does not use up
+// the allowance of the accounts it tries, so it cannot lock their owners out.
+func (rl *rateLimits) AllowLogin(w http.ResponseWriter, r *http.Request, username string) bool {
+	const msg = "too many login attempts: the limit is %d per %s"
+	ipd := rl.loginIP.take(w, r, "login:ip:"+ipKey(clientIP(r.Context())), rl.cfg.LoginPerIP)
+	if !rl.loginAdmitted(w, r, rl.loginIP, ipd, msg) {
+		return false
+	}
+	acd := rl.loginAcct.take(w, r, "login:account:"+accountKey(username), rl.cfg.LoginPerAccount)
+	if !rl.loginAdmitted(w, r, rl.loginAcct, acd, msg) {
+		return false
+	}
+	// Both admitted: the headers describe the tighter of the two (the
+	// address's on a tie).
+	if ipd.remaining <= acd.remaining {
+		rl.allowed(w, rl.loginIP, ipd)
+	} else {
+		rl.allowed(w, rl.loginAcct, acd)
+	}
+	return true
+}
+
+func (rl *rateLimits) loginAdmitted(w http.ResponseWriter, r *http.Request, l *limiter, d decision, msg string) bool {
+	switch {
+	case d.err != nil:
+		rl.counterFailed(r, l, d.err)
+		clearRateLimitHeaders(w)
+		w.Header().Set(headerRetryAfter, "1")
+		writeError(w, r, rl.logger, Errorf(CodeUnavailable, "login is temporarily unavailable; retry shortly"))
+		return false
+	case d.limited:
+		rl.reject(w, r, l, d, msg)
+		return false
+	}
+	return true
+}
+
+// allowed sets the headers of an admitted request. RateLimit-Limit and
+// RateLimit-Remaining are httprate's; RateLimit-Reset is the number of
+// seconds until the current window ends.
+func (rl *rateLimits) allowed(w http.ResponseWriter, l *limiter, d decision) {
+	rl.decisions.WithLabelValues(l.name, "allowed").Inc()
+	h := w.Header()
+	h.Set(headerRateLimitLimit, strconv.Itoa(d.limit))
+	h.Set(headerRateLimitRemaining, strconv.Itoa(d.remaining))
+	h.Set(headerRateLimitReset, strconv.Itoa(ceilSeconds(d.start.Add(l.window).Sub(rl.now()))))
+}
+
+// reject answers 429 with the envelope; Retry-After (and RateLimit-Reset) is
+// the number of seconds until the window admits one more request.
+func (rl *rateLimits) reject(w http.ResponseWriter, r *http.Request, l *limiter, d decision, format string) {
+	rl.decisions.WithLabelValues(l.name, "limited").Inc()
+	secs := retryAfterSeconds(rl.now(), d.start, l.window, d.limit, d.curr, d.prev)
+	h := w.Header()
+	h.Set(headerRateLimitLimit, strconv.Itoa(d.limit))
+	h.Set(headerRateLimitRemaining, "0")
+	h.Set(headerRateLimitReset, strconv.Itoa(secs))
+	h.Set(headerRetryAfter, strconv.Itoa(secs))
+	e := Errorf(CodeRateLimited, format, d.limit, humanDuration(l.window))
+	e.Details = map[string]any{"retry_after_seconds": secs, "limit": d.limit}
+	writeError(w, r, rl.logger, e)
+}
+
+func (rl *rateLimits) counterFailed(r *http.Request, l *limiter, err error) {
+	rl.decisions.WithLabelValues(l.name, "error").Inc()
+	now := rl.now().UnixNano()
+	last := rl.lastLog.Load()
+	if now-last >= int64(10*time.Second) && rl.lastLog.CompareAndSwap(last, now) {
+		policy := "failing open"
+		if l != rl.api {
+			policy = "failing closed"
+		}
+		rl.logger.ErrorContext(r.Context(), "rate limit counter failed; "+policy,
+			"limiter", l.name, "err", err, "request_id", requestID(r.Context()))
+	}
+}
+
+func clearRateLimitHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Del(headerRateLimitLimit)
+	h.Del(headerRateLimitRemaining)
+	h.Del(headerRateLimitReset)
+}
+
+// limiter is one limit (a default request limit per window) over a shared
+// counter, split over rateLimitShards httprate limiters by key.
+type limiter struct {
+	name   string
+	limit  int
+	window time.Duration
+	shards [rateLimitShards]limiterShard
+}
+
+type limiterShard struct {
+	mu  sync.Mutex // held across OnLimit and the read of rec
+	rl  *httprate.RateLimiter
+	rec recordingCounter
+}
+
+func newLimiter(name string, limit int, window time.Duration, counter httprate.LimitCounter) *limiter {
+	l := &limiter{name: name, limit: limit, window: window}
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.rec.LimitCounter = counter
+		if counter == nil {
+			// httprate's in-memory counter tracks one window length only, so
+			// each shard gets its own.
+			sh.rec.LimitCounter = httprate.NewLocalLimitCounter(window)
+		}
+		sh.rl = httprate.NewRateLimiter(limit, window,
+			httprate.WithLimitCounter(&sh.rec),
+			// httprate's Reset is a timestamp and its Retry-After the whole
+			// window; both are set by rateLimits instead.
+			httprate.WithResponseHeaders(httprate.ResponseHeaders{
+				Limit:     headerRateLimitLimit,
+				Remaining: headerRateLimitRemaining,
+			}),
+			// OnLimit reports an error by returning true after calling this;
+			// take tells it from a limit through the recording counter and
+			// rateLimits answers both, so httprate writes nothing.
+			httprate.WithErrorHandler(func(http.ResponseWriter, *http.Request, error) {}),
+		)
+	}
+	return l
+}
+
+// decision is the outcome of one take.
+type decision struct {
+	limited    bool
+	err        error // the counter failed; limited is meaningless
+	limit      int
+	remaining  int
+	curr, prev int       // the counts before this request, as httprate read them
+	start      time.Time // start of the current window
+}
+
+// take counts the request against key with the given limit. It calls
+// httprate's OnLimit rather than Handler or RespondOnLimit (whose
+// WithLimitHandler would answer the 429) because the answer needs what
+// OnLimit does not return: whether it stopped for a limit or for a counter
+// error, and the window counts that give an exact Retry-After.
+func (l *limiter) take(w http.ResponseWriter, r *http.Request, key string, limit int) decision {
+	if limit != l.limit {
+		r = r.WithContext(httprate.WithRequestLimit(r.Context(), limit))
+	}
+	sh := &l.shards[shardOf(key)]
+	sh.mu.Lock()
+	sh.rec.reset()
+	limited := sh.rl.OnLimit(w, r, key)
+	d := decision{limited: limited, err: sh.rec.err, limit: limit,
+		curr: sh.rec.curr, prev: sh.rec.prev, start: sh.rec.start}
+	sh.mu.Unlock()
+	if d.err == nil && !d.limited {
+		d.remaining, _ = strconv.Atoi(w.Header().Get(headerRateLimitRemaining))
+	}
+	return d
+}
+
+// recordingCounter passes calls to the shared counter and remembers, for the
+// request in flight on its shard, what Get returned and whether a call
+// failed.
+type recordingCounter struct {
+	httprate.LimitCounter
+	start      time.Time
+	curr, prev int
+	err        error
+}
+
+func (c *recordingCounter) reset() {
+	c.start, c.curr, c.prev, c.err = time.Time{}, 0, 0, nil
+}
+
+func (c *recordingCounter) Get(key string, currentWindow, previousWindow time.Time) (int, int, error) {
+	curr, prev, err := c.LimitCounter.Get(key, currentWindow, previousWindow)
+	c.start, c.curr, c.prev = currentWindow, curr, prev
+	if err != nil {
+		c.err = err
+	}
+	return curr, prev, err
+}
+
+func (c *recordingCounter) Increment(key string, currentWindow time.Time) error {
+	return c.IncrementBy(key, currentWindow, 1)
+}
+
+func (c *recordingCounter) IncrementBy(key string, currentWindow time.Time, amount int) error {
+	err := c.LimitCounter.IncrementBy(key, currentWindow, amount)
+	if err != nil {
+		c.err = err
+	}
+	return err
+}
+
+// shardOf is FNV-1a of key, modulo the shard count.
+func shardOf(key string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return int(h % rateLimitShards)
+}
+
+// ipKey is the client address as a limit key: IPv4 as is, IPv6 by its /64
+// (a client usually holds a whole /64 and could rotate through it), an
+// unknown address as "unknown" (one shared bucket, stricter, never looser).
+func ipKey(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return "unknown"
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
+
+// accountKey is the lower-cased username. A name longer than any valid
+// username (64) is hashed, so a client cannot make the key arbitrarily long.
+func accountKey(username string) string {
+	name := strings.ToLower(strings.TrimSpace(username))
+	if len(name) > 64 {
+		sum := sha256.Sum256([]byte(name))
+		return "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return name
+}
+
+// retryAfterSeconds is how many whole seconds from now until httprate's
+// sliding-window estimate admits one more request, assuming nothing else is
+// admitted meanwhile. httprate admits when round(E)+1 <= limit, where
+// E = prev·(1 − elapsed/window) + curr, i.e. when E < limit − ½. Because the
+// previous window weighs in, a window that has filled up frees its first slot
+// only some way into the next one. The result is at least 1.
+func retryAfterSeconds(now, start time.Time, window time.Duration, limit, curr, prev int) int {
+	threshold := float64(limit) - 0.5
+	var at time.Time
+	switch {
+	case float64(curr) < threshold && prev > 0:
+		// Freed within this window once the previous one has decayed enough.
+		f := 1 - (threshold-float64(curr))/float64(prev)
+		at = start.Add(time.Duration(f * float64(window)))
+	case float64(curr) < threshold:
+		at = now // not actually limited (a concurrent change); retry at once
+	default:
+		// This window's own count is too high: wait for the next window,
+		// where it becomes the previous one and decays.
+		f := 1 - threshold/float64(curr)
+		at = start.Add(window).Add(time.Duration(f * float64(window)))
+	}
+	// Strictly after the instant: the estimate must fall below the threshold.
+	secs := int(at.Sub(now)/time.Second) + 1
+	return max(secs, 1)
+}
+
+// ceilSeconds rounds d up to whole seconds (at least 0).
+func ceilSeconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int(math.Ceil(d.Seconds()))
+}
+
+// humanDuration writes a window as "minute", "15 minutes", "hour", "30s" …
+func humanDuration(d time.Duration) string {
+	unit := func(n int64, one string) string {
+		if n == 1 {
+			return one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	switch {
+	case d%time.Hour == 0:
+		return unit(int64(d/time.Hour), "hour")
+	case d%time.Minute == 0:
+		return unit(int64(d/time.Minute), "minute")
+	case d%time.Second == 0:
+		return unit(int64(d/time.Second), "second")
+	}
+	return d.String()
+}

@@ -1,0 +1,501 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-chi/httprate"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/streamspace/enterprise/internal/testenv"
+	"github.com/streamspace/enterprise/schemas"
+)
+
+// replica is one API server's rate limits over pool.
+func replica(pool *pgxpool.Pool, cfg RateLimitConfig) *rateLimits {
+	return newRateLimits(cfg, schemas.NewRateCounter(pool, schemas.RateCounterOptions{}),
+		slog.New(slog.DiscardHandler))
+}
+
+// anotherPool opens a second pool on pool's database, as a second server
+// process would.
+func anotherPool(t testing.TB, pool *pgxpool.Pool) *pgxpool.Pool {
+	t.Helper()
+	p, err := pgxpool.NewWithConfig(context.Background(), pool.Config())
+	require.NoError(t, err)
+	t.Cleanup(p.Close)
+	return p
+}
+
+// roomInWindow waits, if need be, until at least need is left in the current
+// window of length w. httprate's windows follow the wall clock; after a
+// boundary the previous window's count is weighed in and exact counts would
+// shift, so no boundary may fall inside a test's requests.
+func roomInWindow(t testing.TB, w, need time.Duration) {
+	t.Helper()
+	now := time.Now().UTC()
+	if left := now.Truncate(w).Add(w).Sub(now); left < need {
+		t.Logf("waiting %s for the next rate-limit window", left)
+		time.Sleep(left + 10*time.Millisecond)
+	}
+}
+
+// caller is who a test request comes from.
+type caller struct {
+	user  uuid.UUID // zero: anonymous
+	admin bool
+	ip    string
+}
+
+// asCaller stands in for client-IP resolution and authentication in front
+// of h.
+func asCaller(c caller, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := context.WithValue(r.Context(), clientIPKey, netip.MustParseAddr(c.ip))
+		if c.user != uuid.Nil {
+			role := RoleUser
+			if c.admin {
+				role = RoleAdmin
+			}
+			ctx = withPrincipal(ctx, Principal{UserID: c.user, Username: "u", Role: role, Source: "local"})
+		}
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNoContent)
+})
+
+// get sends one request through rl.API as c.
+func get(rl *rateLimits, c caller) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	asCaller(c, rl.API(okHandler)).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/me", nil))
+	return rec
+}
+
+// login counts one login attempt as c for username.
+func login(rl *rateLimits, c caller, username string) (bool, *httptest.ResponseRecorder) {
+	rec := httptest.NewRecorder()
+	var allowed bool
+	asCaller(c, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		allowed = rl.AllowLogin(w, r, username)
+	})).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/auth/login", nil))
+	return allowed, rec
+}
+
+func headerInt(t *testing.T, rec *httptest.ResponseRecorder, name string) int {
+	t.Helper()
+	v := rec.Header().Get(name)
+	require.NotEmpty(t, v, "header %s missing", name)
+	n, err := strconv.Atoi(v)
+	require.NoError(t, err, "header %s=%q", name, v)
+	return n
+}
+
+// requireAdmitted checks an admitted answer and its RateLimit headers.
+func requireAdmitted(t *testing.T, rec *httptest.ResponseRecorder, limit, remaining int, window time.Duration, msg string) {
+	t.Helper()
+	require.Equal(t, http.StatusNoContent, rec.Code, msg)
+	require.Equal(t, limit, headerInt(t, rec, headerRateLimitLimit), msg)
+	require.Equal(t, remaining, headerInt(t, rec, headerRateLimitRemaining), msg)
+	reset := headerInt(t, rec, headerRateLimitReset)
+	require.True(t, reset >= 0 && reset <= int(window/time.Second), "%s: RateLimit-Reset %d", msg, reset)
+	require.Empty(t, rec.Header().Get(headerRetryAfter), msg)
+}
+
+// requireLimited checks a 429 answer: the envelope, Retry-After and the
+// RateLimit headers; it returns Retry-After.
+func requireLimited(t *testing.T, rec *httptest.ResponseRecorder, limit int, window time.Duration, msg string) int {
+	t.Helper()
+	require.Equal(t, http.StatusTooManyRequests, rec.Code, msg)
+	retry := headerInt(t, rec, headerRetryAfter)
+	// A full window frees its first slot some way into the next one.
+	require.True(t, retry >= 1 && retry <= 2*int(window/time.Second), "%s: Retry-After %d", msg, retry)
+	require.Equal(t, limit, headerInt(t, rec, headerRateLimitLimit), msg)
+	require.Equal(t, 0, headerInt(t, rec, headerRateLimitRemaining), msg)
+	require.Equal(t, retry, headerInt(t, rec, headerRateLimitReset), msg)
+
+	var body struct {
+		Error struct {
+			Code    string         `json:"code"`
+			Message string         `json:"message"`
+			Details map[string]any `json:"details"`
+		} `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body), msg)
+	require.Equal(t, "RATE_LIMITED", body.Error.Code, msg)
+	require.NotEmpty(t, body.Error.Message)
+	require.Equal(t, map[string]any{"retry_after_seconds": float64(retry), "limit": float64(limit)},
+		body.Error.Details, msg)
+	return retry
+}
+
+// decisions reads rl's decision counter for limiter and result.
+func decisions(t *testing.T, rl *rateLimits, limiter, result string) float64 {
+	t.Helper()
+	var m dto.Metric
+	require.NoError(t, rl.decisions.WithLabelValues(limiter, result).Write(&m))
+	return m.GetCounter().GetValue()
+}
+
+func TestRateLimitConfigDefaults(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, RateLimitConfig{
+		Window: time.Minute, UserLimit: 100, AdminLimit: 1000,
+		LoginPerAccount: 10, LoginPerIP: 30, LoginWindow: 15 * time.Minute,
+	}, RateLimitConfig{}.WithDefaults())
+	require.Equal(t, 5, RateLimitConfig{UserLimit: 5}.WithDefaults().UserLimit)
+}
+
+// The seed's user tier: 100 requests a minute; the 101st gets 429 with
+// Retry-After, and every answer carries the RateLimit headers.
+func TestRateLimitUserTier(t *testing.T) {
+	t.Parallel()
+	pool := testenv.DB(t)
+	rl := replica(pool, RateLimitConfig{})
+	roomInWindow(t, time.Minute, 15*time.Second)
+
+	alice := caller{user: uuid.New(), ip: "192.0.2.10"}
+	for i := range 100 {
+		requireAdmitted(t, get(rl, alice), 100, 99-i, time.Minute, fmt.Sprintf("request %d", i+1))
+	}
+	requireLimited(t, get(rl, alice), 100, time.Minute, "request 101")
+	requireLimited(t, get(rl, alice), 100, time.Minute, "request 102")
+
+	// Keyed by user: another address does not help, another user is not
+	// affected.
+	alice.ip = "198.51.100.7"
+	requireLimited(t, get(rl, alice), 100, time.Minute, "same user, other IP")
+	requireAdmitted(t, get(rl, caller{user: uuid.New(), ip: "192.0.2.10"}), 100, 99, time.Minute, "other user")
+
+	require.InDelta(t, 101, decisions(t, rl, "api", "allowed"), 0)
+	require.InDelta(t, 3, decisions(t, rl, "api", "limited"), 0)
+}
+
+// Admins get 1000 a minute: the 1000th passes, the 1001st is refused.
+func TestRateLimitAdminTier(t *testing.T) {
+	t.Parallel()
+	pool := testenv.DB(t)
+	rl := replica(pool, RateLimitConfig{})
+	roomInWindow(t, time.Minute, 20*time.Second)
+
+	admin := caller{user: uuid.New(), admin: true, ip: "192.0.2.20"}
+	for i := range 1000 {
+		rec := get(rl, admin)
+		if i == 0 || i >= 998 {
+			requireAdmitted(t, rec, 1000, 999-i, time.Minute, fmt.Sprintf("request %d", i+1))
+		} else {
+			require.Equal(t, http.StatusNoContent, rec.Code, "request %d", i+1)
+		}
+	}
+	requireLimited(t, get(rl, admin), 1000, time.Minute, "request 1001")
+}
+
+// Before login the key is the client address (IPv6 by its /64); once the
+// request has a principal the user's own count applies instead.
+func TestRateLimitByClientIPBeforeLogin(t *testing.T) {
+	t.Parallel()
+	pool := testenv.DB(t)
+	rl := replica(pool, RateLimitConfig{})
+	roomInWindow(t, time.Minute, 15*time.Second)
+
+	anon := caller{ip: "203.0.113.5"}
+	for i := range 100 {
+		requireAdmitted(t, get(rl, anon), 100, 99-i, time.Minute, fmt.Sprintf("request %d", i+1))
+	}
+	requireLimited(t, get(rl, anon), 100, time.Minute, "request 101")
+	requireAdmitted(t, get(rl, caller{ip: "203.0.113.6"}), 100, 99, time.Minute, "other address")
+	requireAdmitted(t, get(rl, caller{user: uuid.New(), ip: "203.0.113.5"}), 100, 99, time.Minute,
+		"signed in from the limited address")
+	requireAdmitted(t, get(rl, caller{ip: "::ffff:203.0.113.6"}), 100, 98, time.Minute, "IPv4-mapped is the IPv4 address")
+
+	for i := range 100 {
+		ip := fmt.Sprintf("2001:db8:0:1::%x", i+1) // one /64, many addresses
+		requireAdmitted(t, get(rl, caller{ip: ip}), 100, 99-i, time.Minute, "IPv6 "+ip)
+	}
+	requireLimited(t, get(rl, caller{ip: "2001:db8:0:1:ffff::1"}), 100, time.Minute, "same /64")
+	requireAdmitted(t, get(rl, caller{ip: "2001:db8:0:2::1"}), 100, 99, time.Minute, "other /64")
+}
+
+// Two server replicas (two limiters, two pools) on one database share the
+// count.
+func TestRateLimitSharedBetweenReplicas(t *testing.T) {
+	t.Parallel()
+	pool := testenv.DB(t)
+	replicas := []*rateLimits{
+		replica(pool, RateLimitConfig{}),
+		replica(anotherPool(t, pool), RateLimitConfig{}),
+	}
+	roomInWindow(t, time.Minute, 15*time.Second)
+
+	bob := caller{user: uuid.New(), ip: "192.0.2.30"}
+	for i := range 100 {
+		requireAdmitted(t, get(replicas[i%2], bob), 100, 99-i, time.Minute,
+			fmt.Sprintf("request %d on replica %d", i+1, i%2))
+	}
+	requireLimited(t, get(replicas[0], bob), 100, time.Minute, "request 101 on replica 0")
+	requireLimited(t, get(replicas[1], bob), 100, time.Minute, "request 102 on replica 1")
+
+	// Login limits are shared too.
+	for i := range 10 {
+		ok, _ := login(replicas[i%2], caller{ip: fmt.Sprintf("192.0.2.%d", 100+i)}, "carol")
+		require.True(t, ok, "attempt %d", i+1)
+	}
+	ok, rec := login(replicas[0], caller{ip: "192.0.2.99"}, "carol")
+	require.False(t, ok)
+	requireLimited(t, rec, 10, 15*time.Minute, "attempt 11")
+}
+
+// Login attempts per account: the username is compared lower-cased; other
+// accounts are not affected.
+func TestLoginLimitPerAccount(t *testing.T) {
+	t.Parallel()
+	pool := testenv.DB(t)
+	rl := replica(pool, RateLimitConfig{})
+	roomInWindow(t, 15*time.Minute, 15*time.Second)
+
+	for i := range 10 {
+		ok, rec := login(rl, caller{ip: fmt.Sprintf("198.51.100.%d", i+1)}, "Alice")
+		require.True(t, ok, "attempt %d", i+1)
+		require.Equal(t, 10, headerInt(t, rec, headerRateLimitLimit))
+		require.Equal(t, 9-i, headerInt(t, rec, headerRateLimitRemaining), "attempt %d", i+1)
+	}
+	ok, rec := login(rl, caller{ip: "198.51.100.50"}, " ALICE ")
+	require.False(t, ok)
+	retry := requireLimited(t, rec, 10, 15*time.Minute, "attempt 11")
+	require.Greater(t, retry, 60)
+
+	ok, _ = login(rl, caller{ip: "198.51.100.50"}, "bob")
+	require.True(t, ok, "another account")
+
+	// An absurdly long name is still one account.
+	long := strings.Repeat("x", 1000)
+	for i := range 10 {
+		ok, _ := login(rl, caller{ip: fmt.Sprintf("198.51.100.%d", 100+i)}, long)
+		require.True(t, ok, "long name attempt %d", i+1)
+	}
+	ok, _ = login(rl, caller{ip: "198.51.100.200"}, long)
+	require.False(t, ok)
+}
+
+// Login attempts per client address; attempts refused for the address do
+// not use up the accounts' allowance.
+func TestLoginLimitPerIP(t *testing.T) {
+	t.Parallel()
+	pool := testenv.DB(t)
+	rl := replica(pool, RateLimitConfig{})
+	roomInWindow(t, 15*time.Minute, 15*time.Second)
+
+	attacker := caller{ip: "203.0.113.66"}
+	for i := range 30 {
+		ok, rec := login(rl, attacker, fmt.Sprintf("user%d", i))
+		require.True(t, ok, "attempt %d", i+1)
+		// The headers describe the tighter limit: each new account's (9
+		// left of 10) until the address has no more left (of 30).
+		limit, remaining := 10, 9
+		if 29-i <= 9 {
+			limit, remaining = 30, 29-i
+		}
+		require.Equal(t, limit, headerInt(t, rec, headerRateLimitLimit), "attempt %d", i+1)
+		require.Equal(t, remaining, headerInt(t, rec, headerRateLimitRemaining), "attempt %d", i+1)
+	}
+	for range 20 {
+		ok, rec := login(rl, attacker, "dave")
+		require.False(t, ok)
+		requireLimited(t, rec, 30, 15*time.Minute, "attempt from the limited address")
+	}
+	ok, _ := login(rl, caller{ip: "203.0.113.67"}, "user0")
+	require.True(t, ok, "another address")
+	for i := range 10 {
+		ok, _ := login(rl, caller{ip: "203.0.113.68"}, "dave")
+		require.True(t, ok, "dave's own attempt %d", i+1)
+	}
+}
+
+// With no counter given, the counts stay in process memory.
+func TestRateLimitInMemory(t *testing.T) {
+	t.Parallel()
+	rl := newRateLimits(RateLimitConfig{UserLimit: 3, LoginPerAccount: 2}, nil, slog.New(slog.DiscardHandler))
+	roomInWindow(t, time.Minute, 5*time.Second)
+	c := caller{ip: "192.0.2.1"}
+	for i := range 3 {
+		requireAdmitted(t, get(rl, c), 3, 2-i, time.Minute, fmt.Sprintf("request %d", i+1))
+	}
+	requireLimited(t, get(rl, c), 3, time.Minute, "request 4")
+	for range 2 {
+		ok, _ := login(rl, c, "eve")
+		require.True(t, ok)
+	}
+	ok, _ := login(rl, c, "eve")
+	require.False(t, ok)
+}
+
+// failingCounter is a counter whose database is gone.
+type failingCounter struct{ calls atomic.Int64 }
+
+func (*failingCounter) Config(int, time.Duration) {}
+func (c *failingCounter) Increment(string, time.Time) error {
+	c.calls.Add(1)
+	return errors.New("connection refused")
+}
+func (c *failingCounter) IncrementBy(string, time.Time, int) error {
+	c.calls.Add(1)
+	return errors.New("connection refused")
+}
+func (c *failingCounter) Get(string, time.Time, time.Time) (int, int, error) {
+	c.calls.Add(1)
+	return 0, 0, errors.New("connection refused")
+}
+
+// When the counter fails the API fails open (no RateLimit headers, counted
+// as an error) and login fails closed with 503.
+func TestRateLimitCounterFailure(t *testing.T) {
+	t.Parallel()
+	fc := &failingCounter{}
+	rl := newRateLimits(RateLimitConfig{}, fc, slog.New(slog.DiscardHandler))
+	for range 3 {
+		rec := get(rl, caller{user: uuid.New(), ip: "192.0.2.1"})
+		require.Equal(t, http.StatusNoContent, rec.Code)
+		for _, h := range []string{headerRateLimitLimit, headerRateLimitRemaining, headerRateLimitReset, headerRetryAfter} {
+			require.Empty(t, rec.Header().Get(h), h)
+		}
+	}
+	require.InDelta(t, 3, decisions(t, rl, "api", "error"), 0)
+
+	ok, rec := login(rl, caller{ip: "192.0.2.1"}, "frank")
+	require.False(t, ok)
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	require.Contains(t, rec.Body.String(), `"code":"UNAVAILABLE"`)
+	require.Equal(t, "1", rec.Header().Get(headerRetryAfter))
+	require.InDelta(t, 1, decisions(t, rl, "login_ip", "error"), 0)
+	require.Positive(t, fc.calls.Load())
+
+	// An increment that fails after a good read is an error too.
+	rl = newRateLimits(RateLimitConfig{}, &failingIncrement{LimitCounter: httprate.NewLocalLimitCounter(time.Minute)},
+		slog.New(slog.DiscardHandler))
+	rec = get(rl, caller{ip: "192.0.2.1"})
+	require.Equal(t, http.StatusNoContent, rec.Code)
+	require.Empty(t, rec.Header().Get(headerRateLimitRemaining))
+	require.InDelta(t, 1, decisions(t, rl, "api", "error"), 0)
+}
+
+type failingIncrement struct{ httprate.LimitCounter }
+
+func (failingIncrement) IncrementBy(string, time.Time, int) error { return errors.New("timeout") }
+
+// Retry-After follows httprate's sliding-window estimate: a full window frees
+// its first slot only some way into the next one.
+func TestRetryAfterSeconds(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return start.Add(d) }
+	for _, tc := range []struct {
+		name        string
+		now         time.Time
+		window      time.Duration
+		limit, curr int
+		prev        int
+		want        int
+	}{
+		// 100 in this window, none before: the next window starts 50 s from
+		// now and admits once 100·(1−f) < 99.5, f > 0.005, i.e. 0.3 s in.
+		{"full window", at(10 * time.Second), time.Minute, 100, 100, 0, 51},
+		{"full window, late", at(59*time.Second + 900*time.Millisecond), time.Minute, 100, 100, 0, 1},
+		// 50 now, 100 before: admits once 100·(1−f)+50 < 99.5, f > 0.505.
+		{"previous window decays", at(10 * time.Second), time.Minute, 100, 50, 100, 21},
+		// Overshoot (another replica): 200 in this window needs f > 0.5025
+		// of the next: 50 s + 30.15 s.
+		{"over the limit", at(10 * time.Second), time.Minute, 100, 200, 0, 81},
+		{"login window", at(time.Minute), 15 * time.Minute, 10, 10, 0, 14*60 + 46},
+		{"already free", at(time.Second), time.Minute, 100, 10, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, retryAfterSeconds(tc.now, start, tc.window, tc.limit, tc.curr, tc.prev))
+		})
+	}
+}
+
+// BenchmarkRateLimit measures what the API limiter adds to a request: the
+// PostgreSQL counter (two round trips per admitted request), from one client
+// (latency) and from many concurrent ones (throughput: ns/op is wall time
+// divided by requests), and for comparison one bare round trip and httprate's
+// in-memory counter.
+// Every request is admitted (a limit no client reaches) and spread over 1000
+// users, as on a busy server.
+func BenchmarkRateLimit(b *testing.B) {
+	const users = 1000
+	callers := make([]http.Handler, users)
+	build := func(rl *rateLimits) {
+		h := rl.API(okHandler)
+		for i := range callers {
+			callers[i] = asCaller(caller{user: uuid.New(), ip: "192.0.2.1"}, h)
+		}
+	}
+	run := func(b *testing.B, parallel bool) {
+		req := httptest.NewRequest(http.MethodGet, "/api/me", nil)
+		b.ReportAllocs()
+		b.ResetTimer()
+		if !parallel {
+			for i := 0; b.Loop(); i++ {
+				rec := httptest.NewRecorder()
+				callers[i%users].ServeHTTP(rec, req)
+				if rec.Code != http.StatusNoContent {
+					b.Fatalf("status %d", rec.Code)
+				}
+			}
+			return
+		}
+		var next atomic.Int64
+		b.SetParallelism(16) // 16 goroutines per CPU: a server's concurrent requests
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				rec := httptest.NewRecorder()
+				callers[next.Add(1)%users].ServeHTTP(rec, req)
+				if rec.Code != http.StatusNoContent {
+					b.Errorf("status %d", rec.Code)
+					return
+				}
+			}
+		})
+	}
+	cfg := RateLimitConfig{UserLimit: 1 << 30, AdminLimit: 1 << 30}
+	pool := testenv.DB(b)
+	serial, parallel := replica(pool, cfg), replica(pool, cfg)
+	memory := newRateLimits(cfg, nil, slog.New(slog.DiscardHandler))
+
+	b.Run("postgres", func(b *testing.B) {
+		build(serial)
+		run(b, false)
+	})
+	b.Run("postgres-parallel", func(b *testing.B) {
+		build(parallel)
+		run(b, true)
+	})
+	b.Run("roundtrip", func(b *testing.B) { // reference: one SELECT 1
+		var one int
+		for b.Loop() {
+			if err := pool.QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("memory", func(b *testing.B) {
+		build(memory)
+		run(b, false)
+	})
+}

@@ -1,0 +1,105 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/stretchr/testify/require"
+)
+
+// Identities every route is tried as.
+const (
+	anonymous = iota
+	asUser    // alice
+	asOther   // bob: another ordinary user
+	asAdmin
+)
+
+var identityNames = [...]string{"anonymous", "user", "other user", "admin"}
+
+// routeCase says how to call a route and what each identity must get.
+type routeCase struct {
+	path func(b *apiBundle) string // nil: the pattern itself
+	body func(b *apiBundle) any    // nil: no body
+	want [4]int                    // by identity: anonymous, user, other user, admin
+}
+
+func all(status int) [4]int                  { return [4]int{status, status, status, status} }
+func signedIn(status int) [4]int             { return [4]int{401, status, status, status} }
+func adminOnly(status int) [4]int            { return [4]int{401, 403, 403, status} }
+func fixed(p string) func(*apiBundle) string { return func(*apiBundle) string { return p } }
+
+var seq atomic.Int64
+
+// freshUser creates a user for a destructive call, so each identity's try
+// has its own target.
+func freshUser(b *apiBundle) string {
+	return b.createUser(fmt.Sprintf("victim-%d", seq.Add(1)), "user").ID.String()
+}
+
+// routeTable is the access rule of every route in the router. A route the
+// router serves without an entry here fails TestRouteAccess, so a new route
+// cannot ship without a decision about who may call it.
+var routeTable = map[string]routeCase{
+	"GET /healthz":               {want: all(200)},
+	"GET /readyz":                {want: all(200)},
+	"GET /metrics":               {want: all(200)},
+	"GET /api/docs/openapi.yaml": {want: all(200)},
+	"GET /api/docs":              {want: all(200)}, // redirected to /api/docs/
+	"GET /api/docs/*":            {path: fixed("/api/docs/swagger-ui.css"), want: all(200)},
+	"POST /api/auth/login":       {body: func(*apiBundle) any { return map[string]string{"username": "alice", "password": testPassword} }, want: all(200)},
+	"POST /api/auth/refresh":     {body: func(*apiBundle) any { return map[string]string{"refresh_token": "ssr_unknown"} }, want: all(401)},
+	"POST /api/auth/logout":      {body: func(*apiBundle) any { return map[string]string{"refresh_token": "ssr_unknown"} }, want: all(204)},
+	"GET /api/me":                {want: signedIn(200)},
+	"PATCH /api/me":              {body: func(*apiBundle) any { return map[string]string{"display_name": "Renamed"} }, want: signedIn(200)},
+	"GET /api/admin/users":       {want: adminOnly(200)},
+	"POST /api/admin/users": {body: func(*apiBundle) any {
+		return map[string]string{"username": fmt.Sprintf("new-%d", seq.Add(1)), "password": testPassword}
+	}, want: adminOnly(201)},
+	"GET /api/admin/users/{id}":    {path: func(b *apiBundle) string { return "/api/admin/users/" + b.user.ID.String() }, want: adminOnly(200)},
+	"PATCH /api/admin/users/{id}":  {path: func(b *apiBundle) string { return "/api/admin/users/" + b.user.ID.String() }, body: func(*apiBundle) any { return map[string]string{"display_name": "By admin"} }, want: adminOnly(200)},
+	"GET /api/admin/audit":         {want: adminOnly(200)},
+	"GET /api/admin/audit/export":  {path: fixed("/api/admin/audit/export?format=csv"), want: adminOnly(200)},
+	"GET /api/admin/events":        {want: adminOnly(200)},
+	"DELETE /api/admin/users/{id}": {path: func(b *apiBundle) string { return "/api/admin/users/" + freshUser(b) }, want: adminOnly(204)},
+}
+
+func TestRouteAccess(t *testing.T) {
+	t.Parallel()
+	b := newAPI(t)
+	routed := map[string]bool{}
+	require.NoError(t, chi.Walk(b.server.Handler().(*chi.Mux), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		key := method + " " + strings.TrimSuffix(route, "/")
+		routed[key] = true
+		if _, ok := routeTable[key]; !ok {
+			t.Errorf("route %s has no entry in routeTable (server/rbac_test.go): decide who may call it", key)
+		}
+		return nil
+	}))
+	tokens := [4]string{"", b.user.Token, b.other.Token, b.admin.Token}
+	for key, rc := range routeTable {
+		if !routed[key] {
+			t.Errorf("routeTable lists %s, which the router does not serve", key)
+			continue
+		}
+		method, pattern, _ := strings.Cut(key, " ")
+		for who := range tokens {
+			path := pattern
+			if rc.path != nil {
+				path = rc.path(b)
+			}
+			var body any
+			if rc.body != nil {
+				body = rc.body(b)
+			}
+			resp, data := b.call(method, path, tokens[who], body)
+			if resp.StatusCode != rc.want[who] {
+				t.Errorf("%s as %s: got %d, want %d: %s", key, identityNames[who], resp.StatusCode, rc.want[who], data)
+			}
+		}
+	}
+}
