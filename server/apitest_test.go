@@ -54,7 +54,9 @@ func newAPI(t *testing.T, mutate ...func(*Config)) *apiBundle {
 	require.NoError(t, err)
 	tokens, err := authtoken.NewAuthority("streamspace", "streamspace-api", 15*time.Minute, key)
 	require.NoError(t, err)
-	cfg := Config{MaxBodyBytes: 1 << 20, RefreshTTL: time.Hour}
+	// Generous limits: tests of the limits themselves set their own.
+	cfg := Config{MaxBodyBytes: 1 << 20, RefreshTTL: time.Hour, RateLimits: RateLimitConfig{
+		UserLimit: 100000, AdminLimit: 100000, LoginPerAccount: 100000, LoginPerIP: 100000}}
 	for _, m := range mutate {
 		m(&cfg)
 	}

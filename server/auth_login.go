@@ -49,6 +49,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if req.Password == "" {
 		return fieldError("password", "required")
 	}
+	if !s.rateLimits.AllowLogin(w, r, req.Username) {
+		return nil // answered 429 (or 503)
+	}
 	u, err := s.deps.Store.GetUserByUsername(ctx, req.Username)
 	switch {
 	case errors.Is(err, schemas.ErrNotFound):

@@ -137,3 +137,31 @@ func TestBearerTokens(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, resp.StatusCode)
 	})
 }
+
+// Through the real router: a user's 101st request in a minute is refused,
+// and so is the 11th login attempt on one account.
+func TestRouterRateLimits(t *testing.T) {
+	t.Parallel()
+	b := newAPI(t, func(c *Config) { c.RateLimits = RateLimitConfig{} }) // the defaults
+	var last *http.Response
+	for i := range 101 {
+		resp, _ := b.call("GET", "/api/me", b.user.Token, nil)
+		require.NotEmpty(t, resp.Header.Get("RateLimit-Limit"))
+		if i < 100 && resp.StatusCode != http.StatusOK {
+			// a minute boundary can only add allowance, never take it away
+			t.Fatalf("request %d: %d", i+1, resp.StatusCode)
+		}
+		last = resp
+	}
+	require.Equal(t, http.StatusTooManyRequests, last.StatusCode)
+	require.NotEmpty(t, last.Header.Get("Retry-After"))
+	resp, _ := b.call("GET", "/api/me", b.other.Token, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "another user has their own allowance")
+
+	for range 10 {
+		b.call("POST", "/api/auth/login", "", map[string]string{"username": "bob", "password": "wrong password!"})
+	}
+	resp, data := b.call("POST", "/api/auth/login", "", map[string]string{"username": "bob", "password": testPassword})
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "%s", data)
+	require.Equal(t, "RATE_LIMITED", errorCode(t, data))
+}

@@ -78,9 +78,9 @@ const rateLimitShards = 16
 // turn into a 429 for everyone, and the handlers behind the limiter need the
 // database anyway, so they report a real outage themselves. Login fails
 // CLOSED with 503 UNAVAILABLE: it is the one place worth brute-forcing, and
-// it cannot succeed without the database, so refusing costs nothing while
-// the database is really down and keeps password guessing unmetered for no
-// moment.
+// it cannot succeed without the database anyway, so refusing costs nothing
+// while the database is really down, and password guessing is never
+// unmetered.
 type rateLimits struct {
 	cfg       RateLimitConfig
 	logger    *slog.Logger
@@ -159,7 +159,10 @@ func (rl *rateLimits) API(next http.Handler) http.Handler {
 // returns false; the caller then returns without writing anything.
 //
 // The IP is checked first: an address that is over its limit does not use up
-// the allowance of the accounts it tries, so it cannot lock their owners out.
+// the allowance of the accounts it tries, so it cannot lock their owners out;
+// an attempt on an account that is over its limit still counts against the
+// address. Every attempt counts, successful or not: call it before checking
+// the password.
 func (rl *rateLimits) AllowLogin(w http.ResponseWriter, r *http.Request, username string) bool {
 	const msg = "too many login attempts: the limit is %d per %s"
 	ipd := rl.loginIP.take(w, r, "login:ip:"+ipKey(clientIP(r.Context())), rl.cfg.LoginPerIP)

@@ -168,7 +168,7 @@ func TestRateLimitUserTier(t *testing.T) {
 	t.Parallel()
 	pool := testenv.DB(t)
 	rl := replica(pool, RateLimitConfig{})
-	roomInWindow(t, time.Minute, 15*time.Second)
+	roomInWindow(t, time.Minute, 10*time.Second)
 
 	alice := caller{user: uuid.New(), ip: "192.0.2.10"}
 	for i := range 100 {
@@ -192,7 +192,7 @@ func TestRateLimitAdminTier(t *testing.T) {
 	t.Parallel()
 	pool := testenv.DB(t)
 	rl := replica(pool, RateLimitConfig{})
-	roomInWindow(t, time.Minute, 20*time.Second)
+	roomInWindow(t, time.Minute, 10*time.Second)
 
 	admin := caller{user: uuid.New(), admin: true, ip: "192.0.2.20"}
 	for i := range 1000 {
@@ -212,7 +212,7 @@ func TestRateLimitByClientIPBeforeLogin(t *testing.T) {
 	t.Parallel()
 	pool := testenv.DB(t)
 	rl := replica(pool, RateLimitConfig{})
-	roomInWindow(t, time.Minute, 15*time.Second)
+	roomInWindow(t, time.Minute, 10*time.Second)
 
 	anon := caller{ip: "203.0.113.5"}
 	for i := range 100 {
@@ -241,7 +241,7 @@ func TestRateLimitSharedBetweenReplicas(t *testing.T) {
 		replica(pool, RateLimitConfig{}),
 		replica(anotherPool(t, pool), RateLimitConfig{}),
 	}
-	roomInWindow(t, time.Minute, 15*time.Second)
+	roomInWindow(t, time.Minute, 10*time.Second)
 
 	bob := caller{user: uuid.New(), ip: "192.0.2.30"}
 	for i := range 100 {

@@ -34,13 +34,13 @@ func (s *Server) routes() http.Handler {
 	r.Group(func(api chi.Router) {
 		h := func(fn handlerFunc) http.HandlerFunc { return handle(log, fn) }
 
-		// public
-		api.Post("/api/auth/login", h(s.login))
-		api.Post("/api/auth/refresh", h(s.refresh))
-		api.Post("/api/auth/logout", h(s.logout))
+		// public (rate-limited per client IP; login also per account)
+		api.With(s.rateLimits.API).Post("/api/auth/login", h(s.login))
+		api.With(s.rateLimits.API).Post("/api/auth/refresh", h(s.refresh))
+		api.With(s.rateLimits.API).Post("/api/auth/logout", h(s.logout))
 
 		api.Group(func(user chi.Router) {
-			user.Use(s.authenticate)
+			user.Use(s.authenticate, s.rateLimits.API) // limits per user, by role
 			// user
 			user.Get("/api/me", h(s.getMe))
 			user.Patch("/api/me", h(s.updateMe))

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-chi/httprate"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamspace/enterprise/internal/authtoken"
@@ -50,9 +51,10 @@ type Deps struct {
 
 // Server is the StreamSpace HTTP API.
 type Server struct {
-	cfg     Config
-	deps    Deps
-	handler http.Handler
+	cfg        Config
+	deps       Deps
+	rateLimits *rateLimits
+	handler    http.Handler
 }
 
 // New builds the server and its router.
@@ -61,6 +63,12 @@ func New(cfg Config, deps Deps) *Server {
 		deps.ClientIP, _ = clientip.New(nil) // trust no proxy
 	}
 	s := &Server{cfg: cfg, deps: deps}
+	var counter httprate.LimitCounter // nil (per-process counts) without a database
+	if deps.Store != nil {
+		counter = schemas.NewRateCounter(deps.Store.Pool, schemas.RateCounterOptions{Logger: deps.Logger})
+	}
+	s.rateLimits = newRateLimits(cfg.RateLimits, counter, deps.Logger)
+	deps.Registry.MustRegister(s.rateLimits.Collectors()...)
 	s.handler = s.routes()
 	return s
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/streamspace/enterprise/server"
 )
 
 func lookupFrom(env map[string]string) func(string) (string, bool) {
@@ -33,6 +35,8 @@ func TestServerConfigDefaults(t *testing.T) {
 	require.Equal(t, 30*24*time.Hour, cfg.HTTP.RefreshTTL)
 	require.Equal(t, "admin", cfg.Auth.BootstrapUsername)
 	require.Empty(t, cfg.Auth.TrustedProxies)
+	require.Equal(t, server.RateLimitConfig{Window: time.Minute, UserLimit: 100, AdminLimit: 1000,
+		LoginPerAccount: 10, LoginPerIP: 30, LoginWindow: 15 * time.Minute}, cfg.HTTP.RateLimits)
 	require.Equal(t, "127.0.0.1:8080", cfg.HTTP.ListenAddr)
 	require.Equal(t, 15*time.Second, cfg.HTTP.ReadTimeout)
 	require.Equal(t, 60*time.Second, cfg.HTTP.WriteTimeout)
@@ -107,6 +111,8 @@ func TestConfigErrors(t *testing.T) {
 		{"ReadTimeout", "HTTP_READ_TIMEOUT", "soon", `invalid HTTP_READ_TIMEOUT "soon": must be a positive duration`},
 		{"NegativeTimeout", "HTTP_WRITE_TIMEOUT", "-5s", `invalid HTTP_WRITE_TIMEOUT "-5s": must be a positive duration`},
 		{"BodyLimit", "HTTP_MAX_BODY_BYTES", "1", `invalid HTTP_MAX_BODY_BYTES "1": must be a whole number from 1024 to 67108864`},
+		{"RateLimitUser", "RATE_LIMIT_USER", "0", `invalid RATE_LIMIT_USER "0": must be a whole number from 1 to 1000000`},
+		{"LoginWindow", "LOGIN_LIMIT_WINDOW", "1x", `invalid LOGIN_LIMIT_WINDOW "1x"`},
 		{"TrustedProxies", "TRUSTED_PROXIES", "10.0.0.0/40", `invalid TRUSTED_PROXIES: trusted proxy "10.0.0.0/40"`},
 		{"JWTSecret", "JWT_SECRET", "short", `invalid JWT_SECRET: must be at least 32 characters`},
 		{"JWTKeyFile", "JWT_SIGNING_KEY_FILE", "/no/key.pem", `invalid JWT_SIGNING_KEY_FILE "/no/key.pem"`},

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -52,14 +54,15 @@ func TestEndToEnd(t *testing.T) {
 	dbURL := fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", cc.User, cc.Password, cc.Host, cc.Port, cc.Database)
 	addr, workerMetrics := freeAddr(t), freeAddr(t)
 	env := lookupFrom(map[string]string{
-		"DATABASE_URL":        dbURL,
-		"TEMPORAL_ADDRESS":    testenv.TemporalAddress(t),
-		"TEMPORAL_NAMESPACE":  testenv.TemporalNamespace(),
-		"TEMPORAL_TASK_QUEUE": "e2e-" + uuid.NewString(),
-		"LISTEN_ADDR":         addr,
-		"WORKER_METRICS_ADDR": workerMetrics,
-		"LOG_LEVEL":           "warn",
-		"JWT_SECRET":          "e2e-secret-0123456789abcdef0123456789",
+		"DATABASE_URL":             dbURL,
+		"TEMPORAL_ADDRESS":         testenv.TemporalAddress(t),
+		"TEMPORAL_NAMESPACE":       testenv.TemporalNamespace(),
+		"TEMPORAL_TASK_QUEUE":      "e2e-" + uuid.NewString(),
+		"LISTEN_ADDR":              addr,
+		"WORKER_METRICS_ADDR":      workerMetrics,
+		"LOG_LEVEL":                "warn",
+		"JWT_SECRET":               "e2e-secret-0123456789abcdef0123456789",
+		"BOOTSTRAP_ADMIN_PASSWORD": "e2e admin password",
 	})
 
 	var out syncBuffer
@@ -135,6 +138,8 @@ func TestEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, body)
 	require.JSONEq(t, `{"status":"ready","checks":{"postgres":{"status":"ok"},"temporal":{"status":"ok"}}}`, body)
 
+	walkThroughIdentity(t, "http://"+addr)
+
 	status, body = get("http://" + addr + "/metrics")
 	require.Equal(t, http.StatusOK, status)
 	requireMetric(t, body, `streamspace_http_requests_total{method="GET",route="/readyz",status="200"} 1`)
@@ -142,9 +147,56 @@ func TestEndToEnd(t *testing.T) {
 
 	status, body = get("http://" + workerMetrics + "/metrics")
 	require.Equal(t, http.StatusOK, status)
-	requireMetric(t, body, "streamspace_outbox_dispatched_total 1")
+	// Our event, and the user.created events of the walk-through.
+	if !regexp.MustCompile(`(?m)^streamspace_outbox_dispatched_total [1-9][0-9]*$`).MatchString(body) {
+		t.Error("the worker's metrics do not count the dispatched events")
+	}
 	requireMetric(t, body, `temporal_workflow_completed_total{`)
 	requireMetric(t, body, `temporal_local_activity_execution_latency_seconds_bucket{`)
+}
+
+// The README's walk-through, over HTTP against the running server: log in as
+// the bootstrap admin, create a user, log in as that user, get 403 on an
+// admin route, and find all of it in the audit log.
+func walkThroughIdentity(t *testing.T, api string) {
+	t.Helper()
+	do := func(method, path, token, body string) (int, map[string]any) {
+		req, err := http.NewRequest(method, api+path, strings.NewReader(body))
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	login := func(user, pw string) string {
+		status, out := do("POST", "/api/auth/login", "", fmt.Sprintf(`{"username":%q,"password":%q}`, user, pw))
+		require.Equal(t, http.StatusOK, status, "%v", out)
+		return out["access_token"].(string)
+	}
+	admin := login("admin", "e2e admin password")
+	status, out := do("POST", "/api/admin/users", admin, `{"username":"alice","password":"a long passphrase"}`)
+	require.Equal(t, http.StatusCreated, status, "%v", out)
+	alice := login("alice", "a long passphrase")
+	status, out = do("GET", "/api/me", alice, "")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "alice", out["username"])
+	status, out = do("GET", "/api/admin/users", alice, "")
+	require.Equal(t, http.StatusForbidden, status)
+	require.Equal(t, "FORBIDDEN", out["error"].(map[string]any)["code"])
+
+	status, out = do("GET", "/api/admin/audit?actor=admin", admin, "")
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	actions := map[string]bool{}
+	for _, e := range out["entries"].([]any) {
+		actions[e.(map[string]any)["action"].(string)] = true
+	}
+	require.True(t, actions["auth.login"], "the admin's login is audited: %v", actions)
+	require.True(t, actions["POST /api/admin/users"], "the user creation is audited: %v", actions)
 }
 
 func requireMetric(t *testing.T, exposition, want string) {
