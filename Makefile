@@ -8,7 +8,7 @@ WORKFLOWCHECK_VERSION := v0.6.0
 WORKFLOWCHECK  := $(CACHE)/bin/workflowcheck-$(WORKFLOWCHECK_VERSION)/workflowcheck
 GO_TEST_FLAGS  ?= -count=1 -timeout 20m
 
-.PHONY: help build run test lint bench clean
+.PHONY: help build run test lint bench bench-api clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ test: build ## run unit, integration and end-to-end tests (starts a private Post
 
 bench: build ## run the outbox relay benchmark against a private PostgreSQL and Temporal dev server
 	$(BIN) testenv -- go test -run '^$$' -bench Relay -benchtime 1x -timeout 20m ./worker/
+
+bench-api: build ## load-test authenticated GET /api/me with wrk (apt-get install wrk)
+	$(BIN) testenv -- scripts/bench-api.sh
 
 lint: $(WORKFLOWCHECK) ## gofmt, go vet and Temporal's workflowcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

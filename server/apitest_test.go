@@ -25,7 +25,7 @@ import (
 // apiBundle is the real router and middleware over a fresh database, with
 // three signed-in users: an admin and two ordinary users.
 type apiBundle struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	server *Server
 	store  *schemas.Store
@@ -45,7 +45,7 @@ type testUser struct {
 
 const testPassword = "correct horse battery staple"
 
-func newAPI(t *testing.T, mutate ...func(*Config)) *apiBundle {
+func newAPI(t testing.TB, mutate ...func(*Config)) *apiBundle {
 	t.Helper()
 	pool := testenv.DB(t)
 	secret := make([]byte, 32)

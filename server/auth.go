@@ -78,7 +78,7 @@ func (s *Server) verifyToken(ctx context.Context, raw string) (Principal, error)
 }
 
 func principalOf(u schemas.User, source string) Principal {
-	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), Source: source}
+	return Principal{UserID: u.ID, Username: u.Username, Role: Role(u.Role), Source: source, user: &u}
 }
 
 // requireRole answers 403 FORBIDDEN to callers without the role. It must sit

@@ -5,6 +5,8 @@ import (
 	"errors"
 
 	"github.com/google/uuid"
+
+	"github.com/streamspace/enterprise/schemas"
 )
 
 // Role is a user's role; the seed has two.
@@ -28,6 +30,10 @@ type Principal struct {
 	// Source says how the caller authenticated: "local" (a token this
 	// server issued) or "oidc" (a token from the configured OIDC issuer).
 	Source string
+
+	// user is the account as authentication read it during this request,
+	// when it did (saves handlers a second read of the same row).
+	user *schemas.User
 }
 
 // IsAdmin reports whether the principal has the admin role.

@@ -159,8 +159,8 @@ func readHTTP(e *envReader) server.Config {
 		OIDC:              readOIDC(e),
 		RateLimits: server.RateLimitConfig{
 			Window:          e.duration("RATE_LIMIT_WINDOW", time.Minute),
-			UserLimit:       e.integer("RATE_LIMIT_USER", 100, 1, 1_000_000),
-			AdminLimit:      e.integer("RATE_LIMIT_ADMIN", 1000, 1, 1_000_000),
+			UserLimit:       e.integer("RATE_LIMIT_USER", 100, 1, 1_000_000_000),
+			AdminLimit:      e.integer("RATE_LIMIT_ADMIN", 1000, 1, 1_000_000_000),
 			LoginPerAccount: e.integer("LOGIN_LIMIT_PER_ACCOUNT", 10, 1, 1_000_000),
 			LoginPerIP:      e.integer("LOGIN_LIMIT_PER_IP", 30, 1, 1_000_000),
 			LoginWindow:     e.duration("LOGIN_LIMIT_WINDOW", 15*time.Minute),

@@ -111,7 +111,7 @@ func TestConfigErrors(t *testing.T) {
 		{"ReadTimeout", "HTTP_READ_TIMEOUT", "soon", `invalid HTTP_READ_TIMEOUT "soon": must be a positive duration`},
 		{"NegativeTimeout", "HTTP_WRITE_TIMEOUT", "-5s", `invalid HTTP_WRITE_TIMEOUT "-5s": must be a positive duration`},
 		{"BodyLimit", "HTTP_MAX_BODY_BYTES", "1", `invalid HTTP_MAX_BODY_BYTES "1": must be a whole number from 1024 to 67108864`},
-		{"RateLimitUser", "RATE_LIMIT_USER", "0", `invalid RATE_LIMIT_USER "0": must be a whole number from 1 to 1000000`},
+		{"RateLimitUser", "RATE_LIMIT_USER", "0", `invalid RATE_LIMIT_USER "0": must be a whole number from 1 to 1000000000`},
 		{"LoginWindow", "LOGIN_LIMIT_WINDOW", "1x", `invalid LOGIN_LIMIT_WINDOW "1x"`},
 		{"TrustedProxies", "TRUSTED_PROXIES", "10.0.0.0/40", `invalid TRUSTED_PROXIES: trusted proxy "10.0.0.0/40"`},
 		{"JWTSecret", "JWT_SECRET", "short", `invalid JWT_SECRET: must be at least 32 characters`},

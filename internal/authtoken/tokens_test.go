@@ -145,3 +145,31 @@ func TestKeyParsing(t *testing.T) {
 	_, err = ParsePEMKey("", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 	require.ErrorContains(t, err, "2048")
 }
+
+// BenchmarkVerify is the JWT check of every authenticated request.
+func BenchmarkVerify(b *testing.B) {
+	for _, alg := range []string{"HS256", "EdDSA"} {
+		b.Run(alg, func(b *testing.B) {
+			var key *Key
+			var err error
+			if alg == "HS256" {
+				key, err = NewHMACKey("", []byte(strings.Repeat("k", 32)))
+			} else {
+				var p []byte
+				if p, err = GenerateEd25519PEM(); err == nil {
+					key, err = ParsePEMKey("", p)
+				}
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			a, _ := NewAuthority("streamspace", "api", time.Hour, key)
+			tok, _, _ := a.Issue(uuid.New(), "alice", "user")
+			for b.Loop() {
+				if _, err := a.Verify(tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
