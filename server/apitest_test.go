@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
@@ -128,4 +130,31 @@ func errorCode(t *testing.T, data []byte) string {
 	var e errorBody
 	require.NoError(t, json.Unmarshal(data, &e), "%s", data)
 	return e.Error.Code
+}
+
+// userEvents lists the payloads of the outbox events of type typ, oldest
+// first; only those about userID unless it is uuid.Nil.
+func userEvents(t *testing.T, pool *pgxpool.Pool, typ schemas.EventType, userID uuid.UUID) []schemas.UserEventData {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT payload FROM events
+		WHERE type = $1 AND ($2 = '' OR payload->>'user_id' = $2) ORDER BY seq`, string(typ), uuidOrEmpty(userID))
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []schemas.UserEventData
+	for rows.Next() {
+		var raw []byte
+		require.NoError(t, rows.Scan(&raw))
+		var d schemas.UserEventData
+		require.NoError(t, json.Unmarshal(raw, &d))
+		out = append(out, d)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+func uuidOrEmpty(id uuid.UUID) string {
+	if id == uuid.Nil {
+		return ""
+	}
+	return id.String()
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,24 +23,6 @@ import (
 	"github.com/streamspace/enterprise/schemas"
 )
 
-// syncBuffer is a log sink the server's goroutines and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // auditHarness serves a test router with the real withAudit, the audit and
 // events routes, and a fake authentication: "Authorization: Bearer
 // role/username/uuid" authenticates, anything else is 401.
@@ -49,12 +30,12 @@ type auditHarness struct {
 	srv   *httptest.Server
 	store *schemas.Store
 	reg   *prometheus.Registry
-	logs  *syncBuffer
+	logs  *testenv.SyncBuffer
 }
 
 func newAuditHarness(t *testing.T, pool *pgxpool.Pool) *auditHarness {
 	t.Helper()
-	h := &auditHarness{store: &schemas.Store{Pool: pool}, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	h := &auditHarness{store: &schemas.Store{Pool: pool}, reg: prometheus.NewRegistry(), logs: &testenv.SyncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := New(Config{MaxBodyBytes: 1 << 20}, Deps{Logger: logger, Registry: h.reg, Store: h.store})
 

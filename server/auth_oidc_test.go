@@ -189,20 +189,7 @@ func newOIDCFixture(t *testing.T, edit func(*OIDCConfig)) *oidcFixture {
 // events returns the payloads of the events of type typ about userID.
 func (f *oidcFixture) events(t *testing.T, typ schemas.EventType, userID uuid.UUID) []schemas.UserEventData {
 	t.Helper()
-	rows, err := f.pool.Query(context.Background(),
-		`SELECT payload FROM events WHERE type = $1 AND payload->>'user_id' = $2 ORDER BY seq`, string(typ), userID.String())
-	require.NoError(t, err)
-	defer rows.Close()
-	var out []schemas.UserEventData
-	for rows.Next() {
-		var raw []byte
-		require.NoError(t, rows.Scan(&raw))
-		var d schemas.UserEventData
-		require.NoError(t, json.Unmarshal(raw, &d))
-		out = append(out, d)
-	}
-	require.NoError(t, rows.Err())
-	return out
+	return userEvents(t, f.pool, typ, userID)
 }
 
 func (f *oidcFixture) countUsers(t *testing.T) int {

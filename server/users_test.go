@@ -1,32 +1,15 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamspace/enterprise/schemas"
 )
-
-// eventsOf lists the outbox events of a type, oldest first.
-func eventsOf(t *testing.T, b *apiBundle, typ schemas.EventType) []schemas.UserEventData {
-	t.Helper()
-	rows, err := b.store.Pool.Query(context.Background(), `SELECT payload FROM events WHERE type = $1 ORDER BY seq`, string(typ))
-	require.NoError(t, err)
-	defer rows.Close()
-	var out []schemas.UserEventData
-	for rows.Next() {
-		var raw []byte
-		require.NoError(t, rows.Scan(&raw))
-		var d schemas.UserEventData
-		require.NoError(t, json.Unmarshal(raw, &d))
-		out = append(out, d)
-	}
-	return out
-}
 
 func TestUserAdmin(t *testing.T) {
 	t.Parallel()
@@ -83,10 +66,10 @@ func TestUserAdmin(t *testing.T) {
 		require.Equal(t, RoleAdmin, updated.Role)
 		require.Equal(t, "Franklin", updated.DisplayName)
 
-		createdEvents := eventsOf(t, b, schemas.EventUserCreated)
+		createdEvents := userEvents(t, b.store.Pool, schemas.EventUserCreated, uuid.Nil)
 		require.Len(t, createdEvents, 1)
 		require.Equal(t, "frank", createdEvents[0].Username)
-		updatedEvents := eventsOf(t, b, schemas.EventUserUpdated)
+		updatedEvents := userEvents(t, b.store.Pool, schemas.EventUserUpdated, uuid.Nil)
 		require.Len(t, updatedEvents, 1)
 		require.ElementsMatch(t, []string{"role", "display_name"}, updatedEvents[0].Changed)
 	})

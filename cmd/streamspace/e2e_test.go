@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,24 +22,6 @@ import (
 	"github.com/streamspace/enterprise/schemas"
 	"github.com/streamspace/enterprise/workflows"
 )
-
-// syncBuffer collects a process's output from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestEndToEnd runs `streamspace migrate up`, `worker` and `server` as the
 // binary does, against the real PostgreSQL and Temporal dev server, then
@@ -65,7 +46,7 @@ func TestEndToEnd(t *testing.T) {
 		"BOOTSTRAP_ADMIN_PASSWORD": "e2e admin password",
 	})
 
-	var out syncBuffer
+	var out testenv.SyncBuffer
 	require.Equal(t, 0, run(ctx, []string{"migrate", "up"}, env, &out, &out), out.String())
 	require.Contains(t, out.String(), "applied 00001_events.sql")
 
@@ -90,7 +71,7 @@ func TestEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 
 	// Publish through the CLI, which writes the event in a transaction.
-	var pubOut syncBuffer
+	var pubOut testenv.SyncBuffer
 	require.Equal(t, 0, run(ctx, []string{"publish", "node.unhealthy", `{"node_name":"worker-1","reason":"NotReady"}`},
 		env, &pubOut, &pubOut), pubOut.String())
 	fields := strings.Fields(pubOut.String()) // published node.unhealthy event <id> (workflow event/<id>)
