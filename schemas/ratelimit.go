@@ -4,59 +4,82 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync/atomic"
 	"time"
 
-	"github.com/go-chi/httprate"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// RateCounter is httprate's LimitCounter over PostgreSQL (the
+// RateWindow places a request in a limit's windows, with httprate's
+// sliding-window estimate: fixed windows of Length aligned to the UTC wall
+// clock, of which the current one (from Start) counts in full and the
+// previous one by Weight, the share of it that still lies within Length of
+// the request. (httprate computes prev·(Length − elapsed)/Length; prev·Weight
+// is the same up to float rounding.) Each replica places requests by its own
+// clock, as httprate does: clocks apart by d can put a request in the
+// neighbouring window within d of a boundary.
+type RateWindow struct {
+	Start  time.Time
+	Length time.Duration
+	Weight float64
+}
+
+// RateWindowAt is the window of a request at now.
+func RateWindowAt(now time.Time, length time.Duration) RateWindow {
+	start := now.UTC().Truncate(length)
+	return RateWindow{Start: start, Length: length, Weight: 1 - float64(now.Sub(start))/float64(length)}
+}
+
+// Remaining is how many more requests limit allows once one more is counted
+// on top of curr (this window) and prev (the previous one): limit −
+// round(estimate) − 1, where estimate = prev·Weight + curr. A request fits
+// when it is not negative, as in httprate: round(estimate) + 1 ≤ limit, which
+// is estimate < limit − ½ (rateTakeSQL's test).
+func (w RateWindow) Remaining(limit, curr, prev int) int {
+	// The conversion rounds the product, so that no fused multiply-add makes
+	// this differ from PostgreSQL's float8 arithmetic.
+	estimate := float64(float64(prev)*w.Weight) + float64(curr)
+	return limit - int(math.Round(estimate)) - 1
+}
+
+// RateTake is the outcome of a Take.
+type RateTake struct {
+	Allowed bool // the request fits and was counted
+	Curr    int  // the key's count in the current window before this request
+	Prev    int  // the key's count in the previous window
+}
+
+// RateCounter counts requests per key and window in PostgreSQL (the
 // rate_limit_counters table): every API server replica on the same database
 // shares the counts, so a client's limit holds however its requests are
 // spread over the replicas.
 //
-// Round trips. httprate v0.16.1 (RateLimiter.OnLimit) calls Get for the
-// current and the previous window, decides, and calls IncrementBy only for a
-// request it admits. Get reads both windows in one statement and IncrementBy
-// is one upsert, so an admitted request costs two round trips and a rejected
-// one costs one. The interface leaves no honest way to fold the two: Get
-// carries neither the amount nor the request's limit, and IncrementBy returns
-// no count, so a combined "increment and return" would have to be done in Get
-// and would count rejected requests too, which keeps a client that retries
-// past its limit locked out long after its Retry-After, and makes Status
-// (also a Get) count as a request.
+// Take decides and counts a request in one statement (one round trip): it
+// reads the previous window's count and adds one to the current window's
+// only if the estimate stays under the limit, atomically under the row lock
+// of the current window, so concurrent requests on any replica never admit
+// more than the limit. A refused request adds nothing.
 //
-// Consistency. The upsert is atomic, so no increment is ever lost. Between a
-// replica's Get and its IncrementBy another replica may admit a request for
-// the same key (inside one replica httprate's mutex serialises the pair), so
-// under concurrent load on several replicas one key can go over its limit by
-// at most one request per replica that has one in flight for it.
+// Errors. Every statement is bounded by Timeout; errors are returned, never
+// hidden: whether to fail open or closed is the caller's decision
+// (server/ratelimit.go fails open for the API and closed for login).
 //
-// Errors. The interface carries no context, so every statement is bounded by
-// Timeout; errors are returned, never hidden: whether to fail open or closed
-// is the caller's decision (server/ratelimit.go fails open for the API and
-// closed for login).
+// Cleanup. A row is read for two window lengths after its window began and is
+// written with that expiry; after a take the counter deletes expired rows, at
+// most once per CleanupEvery per replica and at most cleanupBatch rows at a
+// time (the next take continues a longer backlog).
 //
-// Cleanup. A row can be read for two window lengths after its window began;
-// it is written with that expiry, and after an increment the counter deletes
-// expired rows, at most once per CleanupEvery per replica and at most
-// cleanupBatch rows at a time (the next increment continues a longer backlog).
+// RateCounter is also an httprate.LimitCounter (Get, then IncrementBy: two
+// round trips, and another replica may admit between them), because the
+// server hands it over as one; the server itself only calls Take.
 type RateCounter struct {
 	pool         *pgxpool.Pool
 	timeout      time.Duration
 	cleanupEvery time.Duration
 	logger       *slog.Logger
-
-	// longest is the longest window a limiter has configured on this
-	// counter: several limiters (API, login) with different windows may
-	// share it, and IncrementBy is not told the window length, so every row
-	// is kept for twice the longest one.
-	longest     atomic.Int64
-	lastCleanup atomic.Int64 // unix nanoseconds of the last cleanup started
+	lastCleanup  atomic.Int64 // unix nanoseconds of the last cleanup started
 }
-
-var _ httprate.LimitCounter = (*RateCounter)(nil)
 
 // RateCounterOptions tune a RateCounter; the zero value is the defaults.
 type RateCounterOptions struct {
@@ -68,10 +91,6 @@ type RateCounterOptions struct {
 	// Logger reports failed cleanups (default: discard).
 	Logger *slog.Logger
 }
-
-// defaultRetentionWindow is the window length assumed before any limiter has
-// called Config (httprate always does; this only guards direct use).
-const defaultRetentionWindow = time.Hour
 
 // cleanupBatch bounds the rows one cleanup deletes, so the request that runs
 // it is never held up by a large backlog.
@@ -91,71 +110,58 @@ func NewRateCounter(pool *pgxpool.Pool, opts RateCounterOptions) *RateCounter {
 	return &RateCounter{pool: pool, timeout: opts.Timeout, cleanupEvery: opts.CleanupEvery, logger: opts.Logger}
 }
 
-// Config records the limiter's window length (httprate calls it once per
-// limiter); the request limit is not needed here.
-func (c *RateCounter) Config(_ int, windowLength time.Duration) {
-	for {
-		cur := c.longest.Load()
-		if int64(windowLength) <= cur || c.longest.CompareAndSwap(cur, int64(windowLength)) {
-			return
-		}
-	}
-}
+// rateTakeSQL is Take's statement. $1 key, $2 current window start, $3
+// previous window start, $4 expiry of the current window's row, $5 the
+// previous window's weight, $6 the limit.
+//
+// prev reads the previous window's count. taken adds one to the current
+// window's row, inserting it with 1 if it does not exist, but only while the
+// estimate before the request is under limit − ½ (RateWindow.Remaining). ON
+// CONFLICT locks the existing row and tests the guard against its latest
+// count, so concurrent takes on any replica queue there and each sees the
+// others' increments. A refused take adds nothing and reads the current count
+// from the statement's snapshot, which may miss increments committed since it
+// began (used for Retry-After only; that lookup runs only when nothing was
+// taken).
+const rateTakeSQL = `
+WITH prev AS (
+	SELECT coalesce(max(count), 0) AS n
+	  FROM rate_limit_counters
+	 WHERE key = $1 AND window_start = $3
+), taken AS (
+	INSERT INTO rate_limit_counters AS c (key, window_start, count, expires_at)
+	SELECT $1, $2, 1, $4
+	  FROM prev
+	 WHERE prev.n * $5::float8 < $6::int8 - 0.5::float8
+	    ON CONFLICT (key, window_start) DO UPDATE SET count = c.count + 1
+	 WHERE (SELECT n FROM prev) * $5::float8 + c.count < $6::int8 - 0.5::float8
+	RETURNING c.count - 1 AS curr
+)
+SELECT EXISTS (SELECT FROM taken),
+       coalesce((SELECT curr FROM taken),
+                (SELECT count FROM rate_limit_counters WHERE key = $1 AND window_start = $2),
+                0),
+       (SELECT n FROM prev)`
 
-func (c *RateCounter) retention() time.Duration {
-	if w := time.Duration(c.longest.Load()); w > 0 {
-		return 2 * w
-	}
-	return 2 * defaultRetentionWindow
-}
-
-// Increment adds one request to key's count in the window starting at
-// currentWindow.
-func (c *RateCounter) Increment(key string, currentWindow time.Time) error {
-	return c.IncrementBy(key, currentWindow, 1)
-}
-
-// IncrementBy adds amount requests to key's count in the window starting at
-// currentWindow, in one upsert; now and then it also deletes expired windows.
-func (c *RateCounter) IncrementBy(key string, currentWindow time.Time, amount int) error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+// Take counts one request for key in window w if it fits under limit, in
+// one statement, and returns the counts it decided on.
+func (c *RateCounter) Take(ctx context.Context, key string, w RateWindow, limit int) (RateTake, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	_, err := c.pool.Exec(ctx, `
-		INSERT INTO rate_limit_counters AS c (key, window_start, count, expires_at)
-		VALUES ($1, $2, $3, $4)
-		ON CONFLICT (key, window_start) DO UPDATE
-		   SET count = c.count + EXCLUDED.count,
-		       expires_at = GREATEST(c.expires_at, EXCLUDED.expires_at)`,
-		key, currentWindow, int64(amount), currentWindow.Add(c.retention()))
+	var t RateTake
+	err := c.pool.QueryRow(ctx, rateTakeSQL, key, w.Start, w.Start.Add(-w.Length),
+		w.Start.Add(2*w.Length), w.Weight, limit).Scan(&t.Allowed, &t.Curr, &t.Prev)
 	if err != nil {
-		return fmt.Errorf("rate limit counter: increment: %w", err)
+		return RateTake{}, fmt.Errorf("rate limit counter: take: %w", err)
 	}
 	c.maybeCleanup()
-	return nil
-}
-
-// Get returns key's counts in the current and the previous window, in one
-// statement.
-func (c *RateCounter) Get(key string, currentWindow, previousWindow time.Time) (int, int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	var curr, prev int64
-	err := c.pool.QueryRow(ctx, `
-		SELECT coalesce(sum(count) FILTER (WHERE window_start = $2), 0),
-		       coalesce(sum(count) FILTER (WHERE window_start = $3), 0)
-		  FROM rate_limit_counters
-		 WHERE key = $1 AND window_start IN ($2, $3)`,
-		key, currentWindow, previousWindow).Scan(&curr, &prev)
-	if err != nil {
-		return 0, 0, fmt.Errorf("rate limit counter: get: %w", err)
-	}
-	return int(curr), int(prev), nil
+	return t, nil
 }
 
 // maybeCleanup deletes one batch of expired windows if this replica has not
 // done so for CleanupEvery. Only one caller at a time wins the slot; a failed
 // cleanup is logged and retried at the next interval, a full batch lets the
-// next increment continue at once.
+// next take continue at once.
 func (c *RateCounter) maybeCleanup() {
 	now := time.Now()
 	last := c.lastCleanup.Load()
@@ -188,8 +194,8 @@ func (c *RateCounter) deleteExpiredBatch(ctx context.Context, now time.Time) (in
 }
 
 // DeleteExpired deletes every expired window and returns how many rows it
-// deleted. Increments already call it in small batches; this is for tests
-// and maintenance jobs.
+// deleted. Takes already do so in small batches; this is for tests and
+// maintenance jobs.
 func (c *RateCounter) DeleteExpired(ctx context.Context) (int64, error) {
 	var total int64
 	for {

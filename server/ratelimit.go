@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"github.com/go-chi/httprate"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamspace/enterprise/schemas"
 )
 
 // RateLimitConfig sets the seed's rate-limit tiers and the login limits.
@@ -62,13 +65,6 @@ const (
 	headerRetryAfter         = "Retry-After"
 )
 
-// rateLimitShards is how many httprate limiters each limit is split over, by
-// key. httprate holds one mutex per limiter across the counter's Get and
-// IncrementBy, which are database round trips here; sharding keeps one
-// client's round trips from queueing every other client's behind them,
-// while a given key still always meets the same mutex.
-const rateLimitShards = 16
-
 // rateLimits applies the API tiers and the login limits.
 //
 // Failure policy when the counter fails (the database is down or slower than
@@ -92,10 +88,11 @@ type rateLimits struct {
 	now       func() time.Time
 }
 
-// newRateLimits builds the limiters over counter, shared by every limit (the
-// keys do not overlap). A nil counter keeps the counts in process memory,
-// per replica: for tests and single-process setups only.
-func newRateLimits(cfg RateLimitConfig, counter httprate.LimitCounter, logger *slog.Logger) *rateLimits {
+// newRateLimits builds the limits over c, shared by every limit (the keys do
+// not overlap). A *schemas.RateCounter decides and counts each request in one
+// database round trip, shared by every replica. A nil c keeps the counts in
+// process memory, per replica: for tests and single-process setups only.
+func newRateLimits(cfg RateLimitConfig, c counter, logger *slog.Logger) *rateLimits {
 	cfg = cfg.WithDefaults()
 	rl := &rateLimits{
 		cfg:    cfg,
@@ -106,9 +103,9 @@ func newRateLimits(cfg RateLimitConfig, counter httprate.LimitCounter, logger *s
 			Help: "Rate-limit decisions by limiter (api, login_ip, login_account) and result (allowed, limited, error).",
 		}, []string{"limiter", "result"}),
 	}
-	rl.api = newLimiter("api", cfg.UserLimit, cfg.Window, counter)
-	rl.loginIP = newLimiter("login_ip", cfg.LoginPerIP, cfg.LoginWindow, counter)
-	rl.loginAcct = newLimiter("login_account", cfg.LoginPerAccount, cfg.LoginWindow, counter)
+	rl.api = newLimiter("api", cfg.UserLimit, cfg.Window, c)
+	rl.loginIP = newLimiter("login_ip", cfg.LoginPerIP, cfg.LoginWindow, c)
+	rl.loginAcct = newLimiter("login_account", cfg.LoginPerAccount, cfg.LoginWindow, c)
 	for _, l := range []*limiter{rl.api, rl.loginIP, rl.loginAcct} {
 		for _, res := range []string{"allowed", "limited", "error"} {
 			rl.decisions.WithLabelValues(l.name, res) // export zeros
@@ -138,12 +135,11 @@ func (rl *rateLimits) API(next http.Handler) http.Handler {
 		} else {
 			key = "ip:" + ipKey(clientIP(r.Context()))
 		}
-		d := rl.api.take(w, r, key, limit)
+		d := rl.take(r, rl.api, key, limit)
 		switch {
 		case d.err != nil:
 			rl.counterFailed(r, rl.api, d.err)
-			clearRateLimitHeaders(w)
-		case d.limited:
+		case !d.Allowed:
 			rl.reject(w, r, rl.api, d, "too many requests: the limit is %d per %s")
 			return
 		default:
@@ -165,17 +161,17 @@ func (rl *rateLimits) API(next http.Handler) http.Handler {
 // the password.
 func (rl *rateLimits) AllowLogin(w http.ResponseWriter, r *http.Request, username string) bool {
 	const msg = "too many login attempts: the limit is %d per %s"
-	ipd := rl.loginIP.take(w, r, "login:ip:"+ipKey(clientIP(r.Context())), rl.cfg.LoginPerIP)
+	ipd := rl.take(r, rl.loginIP, "login:ip:"+ipKey(clientIP(r.Context())), rl.cfg.LoginPerIP)
 	if !rl.loginAdmitted(w, r, rl.loginIP, ipd, msg) {
 		return false
 	}
-	acd := rl.loginAcct.take(w, r, "login:account:"+accountKey(username), rl.cfg.LoginPerAccount)
+	acd := rl.take(r, rl.loginAcct, "login:account:"+accountKey(username), rl.cfg.LoginPerAccount)
 	if !rl.loginAdmitted(w, r, rl.loginAcct, acd, msg) {
 		return false
 	}
 	// Both admitted: the headers describe the tighter of the two (the
 	// address's on a tie).
-	if ipd.remaining <= acd.remaining {
+	if ipd.remaining() <= acd.remaining() {
 		rl.allowed(w, rl.loginIP, ipd)
 	} else {
 		rl.allowed(w, rl.loginAcct, acd)
@@ -187,39 +183,38 @@ func (rl *rateLimits) loginAdmitted(w http.ResponseWriter, r *http.Request, l *l
 	switch {
 	case d.err != nil:
 		rl.counterFailed(r, l, d.err)
-		clearRateLimitHeaders(w)
+		clearRateLimitHeaders(w) // the API limiter's, set before the handler ran
 		w.Header().Set(headerRetryAfter, "1")
 		writeError(w, r, rl.logger, Errorf(CodeUnavailable, "login is temporarily unavailable; retry shortly"))
 		return false
-	case d.limited:
+	case !d.Allowed:
 		rl.reject(w, r, l, d, msg)
 		return false
 	}
 	return true
 }
 
-// allowed sets the headers of an admitted request. RateLimit-Limit and
-// RateLimit-Remaining are httprate's; RateLimit-Reset is the number of
-// seconds until the current window ends.
+// allowed sets the headers of an admitted request; RateLimit-Reset is the
+// number of seconds until the current window ends.
 func (rl *rateLimits) allowed(w http.ResponseWriter, l *limiter, d decision) {
 	rl.decisions.WithLabelValues(l.name, "allowed").Inc()
 	h := w.Header()
 	h.Set(headerRateLimitLimit, strconv.Itoa(d.limit))
-	h.Set(headerRateLimitRemaining, strconv.Itoa(d.remaining))
-	h.Set(headerRateLimitReset, strconv.Itoa(ceilSeconds(d.start.Add(l.window).Sub(rl.now()))))
+	h.Set(headerRateLimitRemaining, strconv.Itoa(d.remaining()))
+	h.Set(headerRateLimitReset, strconv.Itoa(ceilSeconds(d.window.Start.Add(d.window.Length).Sub(d.now))))
 }
 
 // reject answers 429 with the envelope; Retry-After (and RateLimit-Reset) is
 // the number of seconds until the window admits one more request.
 func (rl *rateLimits) reject(w http.ResponseWriter, r *http.Request, l *limiter, d decision, format string) {
 	rl.decisions.WithLabelValues(l.name, "limited").Inc()
-	secs := retryAfterSeconds(rl.now(), d.start, l.window, d.limit, d.curr, d.prev)
+	secs := retryAfterSeconds(d.now, d.window.Start, d.window.Length, d.limit, d.Curr, d.Prev)
 	h := w.Header()
 	h.Set(headerRateLimitLimit, strconv.Itoa(d.limit))
 	h.Set(headerRateLimitRemaining, "0")
 	h.Set(headerRateLimitReset, strconv.Itoa(secs))
 	h.Set(headerRetryAfter, strconv.Itoa(secs))
-	e := Errorf(CodeRateLimited, format, d.limit, humanDuration(l.window))
+	e := Errorf(CodeRateLimited, format, d.limit, humanDuration(d.window.Length))
 	e.Details = map[string]any{"retry_after_seconds": secs, "limit": d.limit}
 	writeError(w, r, rl.logger, e)
 }
@@ -245,123 +240,74 @@ func clearRateLimitHeaders(w http.ResponseWriter) {
 	h.Del(headerRateLimitReset)
 }
 
-// limiter is one limit (a default request limit per window) over a shared
-// counter, split over rateLimitShards httprate limiters by key.
+// limiter is one limit: a window length and the counter it counts on (the
+// request limit is the caller's, by tier).
 type limiter struct {
-	name   string
-	limit  int
-	window time.Duration
-	shards [rateLimitShards]limiterShard
+	name    string
+	window  time.Duration
+	counter counter
 }
 
-type limiterShard struct {
-	mu  sync.Mutex // held across OnLimit and the read of rec
-	rl  *httprate.RateLimiter
-	rec recordingCounter
+// counter decides and counts one request for key in window w against limit,
+// atomically.
+type counter interface {
+	Take(ctx context.Context, key string, w schemas.RateWindow, limit int) (schemas.RateTake, error)
 }
 
-func newLimiter(name string, limit int, window time.Duration, counter httprate.LimitCounter) *limiter {
-	l := &limiter{name: name, limit: limit, window: window}
-	for i := range l.shards {
-		sh := &l.shards[i]
-		sh.rec.LimitCounter = counter
-		if counter == nil {
-			// httprate's in-memory counter tracks one window length only, so
-			// each shard gets its own.
-			sh.rec.LimitCounter = httprate.NewLocalLimitCounter(window)
-		}
-		sh.rl = httprate.NewRateLimiter(limit, window,
-			httprate.WithLimitCounter(&sh.rec),
-			// httprate's Reset is a timestamp and its Retry-After the whole
-			// window; both are set by rateLimits instead.
-			httprate.WithResponseHeaders(httprate.ResponseHeaders{
-				Limit:     headerRateLimitLimit,
-				Remaining: headerRateLimitRemaining,
-			}),
-			// OnLimit reports an error by returning true after calling this;
-			// take tells it from a limit through the recording counter and
-			// rateLimits answers both, so httprate writes nothing.
-			httprate.WithErrorHandler(func(http.ResponseWriter, *http.Request, error) {}),
-		)
+func newLimiter(name string, limit int, window time.Duration, c counter) *limiter {
+	if c == nil {
+		// httprate's in-memory counter tracks one window length only, so
+		// each limiter gets its own.
+		lc := httprate.NewLocalLimitCounter(window)
+		lc.Config(limit, window)
+		c = &lockedCounter{lc: lc}
 	}
-	return l
+	return &limiter{name: name, window: window, counter: c}
 }
 
 // decision is the outcome of one take.
 type decision struct {
-	limited    bool
-	err        error // the counter failed; limited is meaningless
-	limit      int
-	remaining  int
-	curr, prev int       // the counts before this request, as httprate read them
-	start      time.Time // start of the current window
+	schemas.RateTake
+	err    error // the counter failed; RateTake is meaningless
+	limit  int
+	now    time.Time
+	window schemas.RateWindow
 }
 
-// take counts the request against key with the given limit. It calls
-// httprate's OnLimit rather than Handler or RespondOnLimit (whose
-// WithLimitHandler would answer the 429) because the answer needs what
-// OnLimit does not return: whether it stopped for a limit or for a counter
-// error, and the window counts that give an exact Retry-After.
-func (l *limiter) take(w http.ResponseWriter, r *http.Request, key string, limit int) decision {
-	if limit != l.limit {
-		r = r.WithContext(httprate.WithRequestLimit(r.Context(), limit))
-	}
-	sh := &l.shards[shardOf(key)]
-	sh.mu.Lock()
-	sh.rec.reset()
-	limited := sh.rl.OnLimit(w, r, key)
-	d := decision{limited: limited, err: sh.rec.err, limit: limit,
-		curr: sh.rec.curr, prev: sh.rec.prev, start: sh.rec.start}
-	sh.mu.Unlock()
-	if d.err == nil && !d.limited {
-		d.remaining, _ = strconv.Atoi(w.Header().Get(headerRateLimitRemaining))
-	}
+// remaining is RateLimit-Remaining of an admitted request.
+func (d decision) remaining() int {
+	// Never negative, even if the database's float arithmetic admitted a
+	// request right at the boundary that this one would not.
+	return max(0, d.window.Remaining(d.limit, d.Curr, d.Prev))
+}
+
+// take counts the request against key in l with the given limit.
+func (rl *rateLimits) take(r *http.Request, l *limiter, key string, limit int) decision {
+	d := decision{limit: limit, now: rl.now()}
+	d.window = schemas.RateWindowAt(d.now, l.window)
+	d.RateTake, d.err = l.counter.Take(r.Context(), key, d.window, limit)
 	return d
 }
 
-// recordingCounter passes calls to the shared counter and remembers, for the
-// request in flight on its shard, what Get returned and whether a call
-// failed.
-type recordingCounter struct {
-	httprate.LimitCounter
-	start      time.Time
-	curr, prev int
-	err        error
+// lockedCounter takes through httprate's in-memory counter, its Get and then
+// its IncrementBy, under a mutex.
+type lockedCounter struct {
+	mu sync.Mutex
+	lc httprate.LimitCounter
 }
 
-func (c *recordingCounter) reset() {
-	c.start, c.curr, c.prev, c.err = time.Time{}, 0, 0, nil
-}
-
-func (c *recordingCounter) Get(key string, currentWindow, previousWindow time.Time) (int, int, error) {
-	curr, prev, err := c.LimitCounter.Get(key, currentWindow, previousWindow)
-	c.start, c.curr, c.prev = currentWindow, curr, prev
-	if err != nil {
-		c.err = err
+func (c *lockedCounter) Take(_ context.Context, key string, w schemas.RateWindow, limit int) (t schemas.RateTake, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t.Curr, t.Prev, err = c.lc.Get(key, w.Start, w.Start.Add(-w.Length))
+	if err != nil || w.Remaining(limit, t.Curr, t.Prev) < 0 {
+		return t, err
 	}
-	return curr, prev, err
-}
-
-func (c *recordingCounter) Increment(key string, currentWindow time.Time) error {
-	return c.IncrementBy(key, currentWindow, 1)
-}
-
-func (c *recordingCounter) IncrementBy(key string, currentWindow time.Time, amount int) error {
-	err := c.LimitCounter.IncrementBy(key, currentWindow, amount)
-	if err != nil {
-		c.err = err
+	if err = c.lc.IncrementBy(key, w.Start, 1); err != nil {
+		return t, err
 	}
-	return err
-}
-
-// shardOf is FNV-1a of key, modulo the shard count.
-func shardOf(key string) int {
-	h := uint32(2166136261)
-	for i := 0; i < len(key); i++ {
-		h ^= uint32(key[i])
-		h *= 16777619
-	}
-	return int(h % rateLimitShards)
+	t.Allowed = true
+	return t, nil
 }
 
 // ipKey is the client address as a limit key: IPv4 as is, IPv6 by its /64

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/httprate"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	dto "github.com/prometheus/client_model/go"
@@ -345,58 +344,125 @@ func TestRateLimitInMemory(t *testing.T) {
 	require.False(t, ok)
 }
 
-// failingCounter is a counter whose database is gone.
-type failingCounter struct{ calls atomic.Int64 }
+// The sliding window through the limiter, on a stopped clock: the previous
+// window's count weighs in by the share of it still within a minute, on two
+// replicas sharing PostgreSQL as in process memory.
+func TestRateLimitSlidingWindow(t *testing.T) {
+	t.Parallel()
+	pool := testenv.DB(t)
+	// In the future: the rows must outlive the counter's cleanup, which
+	// goes by the real clock.
+	start := time.Date(2100, 1, 1, 12, 0, 0, 0, time.UTC)
+	for name, replicas := range map[string][]*rateLimits{
+		"postgres": {replica(pool, RateLimitConfig{}), replica(anotherPool(t, pool), RateLimitConfig{})},
+		"memory":   {newRateLimits(RateLimitConfig{}, nil, slog.New(slog.DiscardHandler))},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var now time.Time
+			for _, rl := range replicas {
+				rl.now = func() time.Time { return now }
+			}
+			n := 0
+			next := func() *rateLimits { n++; return replicas[n%len(replicas)] }
+			at := func(d time.Duration) { now = start.Add(d) }
+			alice := caller{user: uuid.New(), ip: "192.0.2.10"}
 
-func (*failingCounter) Config(int, time.Duration) {}
-func (c *failingCounter) Increment(string, time.Time) error {
-	c.calls.Add(1)
-	return errors.New("connection refused")
+			at(10 * time.Second)
+			for i := range 100 {
+				rec := get(next(), alice)
+				requireAdmitted(t, rec, 100, 99-i, time.Minute, fmt.Sprintf("request %d", i+1))
+				require.Equal(t, 50, headerInt(t, rec, headerRateLimitReset))
+			}
+			require.Equal(t, 51, requireLimited(t, get(next(), alice), 100, time.Minute, "request 101"))
+
+			// 0.2 s into the next window the previous one still weighs
+			// 99.67: full. At 0.4 s it weighs 99.33: one more.
+			at(time.Minute + 200*time.Millisecond)
+			require.Equal(t, 1, requireLimited(t, get(next(), alice), 100, time.Minute, "0.2 s into the next window"))
+			at(time.Minute + 400*time.Millisecond)
+			requireAdmitted(t, get(next(), alice), 100, 0, time.Minute, "0.4 s in")
+			require.Equal(t, 1, requireLimited(t, get(next(), alice), 100, time.Minute, "0.4 s in, again"))
+
+			// Halfway it weighs 50: on top of the 1 counted, 49 more fit.
+			at(90 * time.Second)
+			for i := range 49 {
+				requireAdmitted(t, get(next(), alice), 100, 48-i, time.Minute, fmt.Sprintf("halfway, request %d", i+1))
+			}
+			// 50 + 50: the next fits once the previous window weighs under
+			// 49.5, 0.3 s later.
+			require.Equal(t, 1, requireLimited(t, get(next(), alice), 100, time.Minute, "halfway, request 50"))
+
+			// Two windows on, nothing weighs in.
+			at(3*time.Minute + 10*time.Second)
+			requireAdmitted(t, get(next(), alice), 100, 99, time.Minute, "two windows later")
+		})
+	}
 }
-func (c *failingCounter) IncrementBy(string, time.Time, int) error {
-	c.calls.Add(1)
-	return errors.New("connection refused")
-}
-func (c *failingCounter) Get(string, time.Time, time.Time) (int, int, error) {
-	c.calls.Add(1)
-	return 0, 0, errors.New("connection refused")
+
+// failingCounter is a counter whose database is gone.
+type failingCounter struct{}
+
+func (failingCounter) Take(context.Context, string, schemas.RateWindow, int) (schemas.RateTake, error) {
+	return schemas.RateTake{}, errors.New("connection refused")
 }
 
 // When the counter fails the API fails open (no RateLimit headers, counted
 // as an error) and login fails closed with 503.
 func TestRateLimitCounterFailure(t *testing.T) {
 	t.Parallel()
-	fc := &failingCounter{}
-	rl := newRateLimits(RateLimitConfig{}, fc, slog.New(slog.DiscardHandler))
-	for range 3 {
-		rec := get(rl, caller{user: uuid.New(), ip: "192.0.2.1"})
-		require.Equal(t, http.StatusNoContent, rec.Code)
-		for _, h := range []string{headerRateLimitLimit, headerRateLimitRemaining, headerRateLimitReset, headerRetryAfter} {
-			require.Empty(t, rec.Header().Get(h), h)
-		}
-	}
-	require.InDelta(t, 3, decisions(t, rl, "api", "error"), 0)
+	closed := anotherPool(t, testenv.DB(t))
+	closed.Close()
+	for name, lc := range map[string]counter{
+		"postgres": schemas.NewRateCounter(closed, schemas.RateCounterOptions{Timeout: 100 * time.Millisecond}),
+		"failing":  failingCounter{},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rl := newRateLimits(RateLimitConfig{}, lc, slog.New(slog.DiscardHandler))
+			for range 3 {
+				rec := get(rl, caller{user: uuid.New(), ip: "192.0.2.1"})
+				require.Equal(t, http.StatusNoContent, rec.Code)
+				for _, h := range []string{headerRateLimitLimit, headerRateLimitRemaining, headerRateLimitReset, headerRetryAfter} {
+					require.Empty(t, rec.Header().Get(h), h)
+				}
+			}
+			require.InDelta(t, 3, decisions(t, rl, "api", "error"), 0)
 
-	ok, rec := login(rl, caller{ip: "192.0.2.1"}, "frank")
+			ok, rec := login(rl, caller{ip: "192.0.2.1"}, "frank")
+			require.False(t, ok)
+			require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+			require.Contains(t, rec.Body.String(), `"code":"UNAVAILABLE"`)
+			require.Equal(t, "1", rec.Header().Get(headerRetryAfter))
+			require.InDelta(t, 1, decisions(t, rl, "login_ip", "error"), 0)
+		})
+	}
+
+	// Login behind an API limiter that admitted it: the 503 drops the API
+	// limiter's headers.
+	rl := newRateLimits(RateLimitConfig{}, loginDown{}, slog.New(slog.DiscardHandler))
+	rec := httptest.NewRecorder()
+	var ok bool
+	asCaller(caller{ip: "192.0.2.1"}, rl.API(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ok = rl.AllowLogin(w, r, "frank")
+	}))).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/auth/login", nil))
 	require.False(t, ok)
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
-	require.Contains(t, rec.Body.String(), `"code":"UNAVAILABLE"`)
 	require.Equal(t, "1", rec.Header().Get(headerRetryAfter))
+	for _, h := range []string{headerRateLimitLimit, headerRateLimitRemaining, headerRateLimitReset} {
+		require.Empty(t, rec.Header().Get(h), h)
+	}
+	require.InDelta(t, 1, decisions(t, rl, "api", "allowed"), 0)
 	require.InDelta(t, 1, decisions(t, rl, "login_ip", "error"), 0)
-	require.Positive(t, fc.calls.Load())
-
-	// An increment that fails after a good read is an error too.
-	rl = newRateLimits(RateLimitConfig{}, &failingIncrement{LimitCounter: httprate.NewLocalLimitCounter(time.Minute)},
-		slog.New(slog.DiscardHandler))
-	rec = get(rl, caller{ip: "192.0.2.1"})
-	require.Equal(t, http.StatusNoContent, rec.Code)
-	require.Empty(t, rec.Header().Get(headerRateLimitRemaining))
-	require.InDelta(t, 1, decisions(t, rl, "api", "error"), 0)
 }
 
-type failingIncrement struct{ httprate.LimitCounter }
+// loginDown admits every API request and fails every login take.
+type loginDown struct{}
 
-func (failingIncrement) IncrementBy(string, time.Time, int) error { return errors.New("timeout") }
+func (loginDown) Take(_ context.Context, key string, _ schemas.RateWindow, _ int) (schemas.RateTake, error) {
+	if strings.HasPrefix(key, "login:") {
+		return schemas.RateTake{}, errors.New("timeout")
+	}
+	return schemas.RateTake{Allowed: true}, nil
+}
 
 // Retry-After follows httprate's sliding-window estimate: a full window frees
 // its first slot only some way into the next one.
@@ -431,9 +497,9 @@ func TestRetryAfterSeconds(t *testing.T) {
 }
 
 // BenchmarkRateLimit measures what the API limiter adds to a request: the
-// PostgreSQL counter (two round trips per admitted request), from one client
+// PostgreSQL counter (one round trip per request), from one client
 // (latency) and from many concurrent ones (throughput: ns/op is wall time
-// divided by requests), and for comparison one bare round trip and httprate's
+// divided by requests), and for comparison one bare round trip and the
 // in-memory counter.
 // Every request is admitted (a limit no client reaches) and spread over 1000
 // users, as on a busy server.

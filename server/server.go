@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-chi/httprate"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamspace/enterprise/internal/authtoken"
@@ -63,11 +62,11 @@ func New(cfg Config, deps Deps) *Server {
 		deps.ClientIP, _ = clientip.New(nil) // trust no proxy
 	}
 	s := &Server{cfg: cfg, deps: deps}
-	var counter httprate.LimitCounter // nil (per-process counts) without a database
+	var shared counter // nil: per-process counts, when there is no database
 	if deps.Store != nil {
-		counter = schemas.NewRateCounter(deps.Store.Pool, schemas.RateCounterOptions{Logger: deps.Logger})
+		shared = schemas.NewRateCounter(deps.Store.Pool, schemas.RateCounterOptions{Logger: deps.Logger})
 	}
-	s.rateLimits = newRateLimits(cfg.RateLimits, counter, deps.Logger)
+	s.rateLimits = newRateLimits(cfg.RateLimits, shared, deps.Logger)
 	deps.Registry.MustRegister(s.rateLimits.Collectors()...)
 	s.handler = s.routes()
 	return s

@@ -1,11 +1,12 @@
 -- +goose Up
--- Rate-limit counters shared by every API server replica (schemas/ratelimit.go
--- implements httprate's LimitCounter over this table; server/ratelimit.go uses
--- it). One row per (key, window start); an admitted request adds one with an
--- upsert. httprate's sliding-window estimate reads only the current and the
--- previous window, so a row is dead two window lengths after its window began:
--- expires_at records that instant, and each replica deletes expired rows at
--- most once a minute (RateCounter.DeleteExpired), in bounded batches.
+-- Rate-limit counters shared by every API server replica (schemas/ratelimit.go,
+-- RateCounter.Take; server/ratelimit.go uses it). One row per (key, window
+-- start); an admitted request adds one with an upsert, in the same statement
+-- that reads the previous window and decides. The sliding-window estimate
+-- reads only the current and the previous window, so a row is dead two window
+-- lengths after its window began: expires_at records that instant, and each
+-- replica deletes expired rows at most once a minute (RateCounter.DeleteExpired),
+-- in bounded batches.
 --
 -- UNLOGGED on purpose: every admitted API request writes here, and a count is
 -- worth nothing after a crash. Skipping the WAL roughly halves the cost of each
