@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +27,7 @@ import (
 // The audit trail.
 //
 // withAudit records every mutating request (POST, PUT, PATCH, DELETE — login
-// attempts included) in the append-only audit_log table, whatever its
+// attempts included), and every read refused with 401, 403 or 429, in the append-only audit_log table, whatever its
 // outcome. It sits outside authentication and rate limiting, so the 401, 403
 // and 429 answers they give are recorded too. Because it runs before them, it
 // cannot see who the caller is: it puts a mutable record in the context that
@@ -217,18 +218,30 @@ func (s *Server) auditMetrics() *auditMetrics {
 	}
 }
 
-// withAudit records every mutating request in the audit log; see the
+// withAudit records every mutating request, and every refused read, in the
+// audit log; see the
 // comment at the top of this file. Place it after withRequestID and
 // withClientIP and before authentication, rate limiting and the body limit.
 func (s *Server) withAudit(next http.Handler) http.Handler {
 	m := s.auditMetrics()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !auditedMethod(r.Method) || auditFrom(r.Context()) != nil {
-			next.ServeHTTP(w, r) // not audited, or already by an outer withAudit
+		if auditFrom(r.Context()) != nil {
+			next.ServeHTTP(w, r) // already audited by an outer withAudit
 			return
 		}
 		start := time.Now()
 		rec := &auditRecord{}
+		if !auditedMethod(r.Method) {
+			// Reads are recorded only when refused: a 401, 403 or 429 is an
+			// access attempt worth keeping (repeated 403s on admin routes are
+			// how privilege escalation shows). The answer is not held back.
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), auditKey{}, rec)))
+			if refusal(ww.Status()) {
+				s.writeAudit(r, rec, start, ww.Status(), m)
+			}
+			return
+		}
 		aw := &auditResponseWriter{w: w}
 		returned := false
 		defer func() {
@@ -254,6 +267,12 @@ func (s *Server) withAudit(next http.Handler) http.Handler {
 		status := aw.finish()
 		s.writeAudit(r, rec, start, status, m)
 	})
+}
+
+// refusal reports whether status refuses access: such answers to reads are
+// audited too.
+func refusal(status int) bool {
+	return status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusTooManyRequests
 }
 
 // auditEntry assembles the row from the request and what the inner layers

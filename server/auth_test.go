@@ -165,3 +165,23 @@ func TestRouterRateLimits(t *testing.T) {
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "%s", data)
 	require.Equal(t, "RATE_LIMITED", errorCode(t, data))
 }
+
+// A refused read (403 here) is in the audit log; an allowed read is not.
+func TestRefusedReadsAudited(t *testing.T) {
+	t.Parallel()
+	b := newAPI(t)
+	resp, _ := b.call("GET", "/api/admin/users", b.user.Token, nil)
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	b.callJSON("GET", "/api/me", b.user.Token, nil, 200, nil)
+
+	var page struct {
+		Entries []struct {
+			Action string `json:"action"`
+			Status int    `json:"status"`
+		} `json:"entries"`
+	}
+	b.callJSON("GET", "/api/admin/audit?actor=alice", b.admin.Token, nil, 200, &page)
+	require.Len(t, page.Entries, 1, "%+v", page.Entries)
+	require.Equal(t, "GET /api/admin/users", page.Entries[0].Action)
+	require.Equal(t, http.StatusForbidden, page.Entries[0].Status)
+}
