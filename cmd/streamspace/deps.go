@@ -11,7 +11,6 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/streamspace/enterprise/activities"
-	"github.com/streamspace/enterprise/schemas"
 	"github.com/streamspace/enterprise/server"
 )
 
@@ -56,9 +55,4 @@ func readinessChecks(pool *pgxpool.Pool, tc client.Client, cfg Common) ([]server
 		checks = append(checks, server.Check{Name: "kubernetes", Check: kube.Ready})
 	}
 	return checks, nil
-}
-
-// openDatabase connects to PostgreSQL.
-func openDatabase(ctx context.Context, url string) (*pgxpool.Pool, error) {
-	return schemas.Connect(ctx, url)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -19,20 +20,21 @@ func cmdMigrate(ctx context.Context, args []string, lookup func(string) (string,
 		return configError(err)
 	}
 	logger := newLogger(cfg.Log, stderr)
-	pool, err := openDatabase(ctx, cfg.DatabaseURL)
+	pool, err := schemas.Connect(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	switch args[0] {
-	case "up":
+	if args[0] == "up" {
 		return migrateUp(ctx, pool, stdout)
+	}
+	m, err := schemas.NewMigrator(pool, logger)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	switch args[0] {
 	case "down":
-		m, err := schemas.NewMigrator(pool, logger)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
 		res, err := m.Down(ctx)
 		if err != nil {
 			return err
@@ -40,11 +42,6 @@ func cmdMigrate(ctx context.Context, args []string, lookup func(string) (string,
 		fmt.Fprintf(stdout, "rolled back %s\n", res.Source.Path)
 		return nil
 	default:
-		m, err := schemas.NewMigrator(pool, logger)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
 		statuses, err := m.Status(ctx)
 		if err != nil {
 			return err
@@ -62,7 +59,7 @@ func cmdMigrate(ctx context.Context, args []string, lookup func(string) (string,
 
 // migrateUp applies pending migrations and says which.
 func migrateUp(ctx context.Context, pool *pgxpool.Pool, out io.Writer) error {
-	m, err := schemas.NewMigrator(pool, discardLogger())
+	m, err := schemas.NewMigrator(pool, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

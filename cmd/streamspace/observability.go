@@ -46,8 +46,6 @@ func newMetrics(logger *slog.Logger) (*metrics, error) {
 	return &metrics{Registry: reg, Temporal: handler}, nil
 }
 
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
 // secondsBuckets gives the Temporal SDK's latency histograms, which it records
 // in seconds, buckets that suit seconds (OpenTelemetry's defaults assume ms).
 func secondsBuckets(kind sdkmetric.InstrumentKind) sdkmetric.Aggregation {

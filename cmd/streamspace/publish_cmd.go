@@ -36,7 +36,7 @@ func cmdPublish(ctx context.Context, args []string, lookup func(string) (string,
 	if err != nil {
 		return configError(err)
 	}
-	pool, err := openDatabase(ctx, cfg.DatabaseURL)
+	pool, err := schemas.Connect(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
+
+	"github.com/streamspace/enterprise/schemas"
 )
 
 // runtime is what a server or worker process opens once and shares: the
@@ -24,7 +26,7 @@ func openRuntime(ctx context.Context, cfg Common, logOut io.Writer) (*runtime, e
 	if err != nil {
 		return nil, err
 	}
-	pool, err := openDatabase(ctx, cfg.DatabaseURL)
+	pool, err := schemas.Connect(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
