@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/streamspace/enterprise/internal/localproc"
 )
 
 // TestHelperProcess is not a test: crashingParent runs the test binary with
@@ -29,7 +31,7 @@ func TestHelperProcess(t *testing.T) {
 			fmt.Println("error", err)
 			os.Exit(1)
 		}
-		fmt.Println("ready", tp.cmd.Process.Pid)
+		fmt.Println("ready", tp.proc.Pid())
 	case "postgres":
 		p, err := StartPostgres(ctx, PostgresOptions{DataDir: os.Getenv("DEVSTACK_HELPER_ARG"), NoSync: true})
 		if err != nil {
@@ -74,7 +76,7 @@ func crashingParent(t *testing.T, mode, arg string) int {
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for delay := 10 * time.Millisecond; !cond(); delay = backoff(delay, 500*time.Millisecond) {
+	for delay := 10 * time.Millisecond; !cond(); delay = localproc.Backoff(delay, 500*time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
@@ -87,7 +89,7 @@ func TestTemporalDiesWithParent(t *testing.T) {
 	t.Parallel()
 	pid := crashingParent(t, "temporal", temporalCLI(t))
 	waitFor(t, fmt.Sprintf("orphaned Temporal server %d to exit", pid), 30*time.Second, func() bool {
-		return !processAlive(pid)
+		return !localproc.Alive(pid)
 	})
 }
 
@@ -97,11 +99,11 @@ func TestPostgresAfterKilledParent(t *testing.T) {
 	t.Parallel()
 	dataDir := filepath.Join(t.TempDir(), "pg")
 	oldPort := crashingParent(t, "postgres", dataDir)
-	if !portAccepts(oldPort, time.Second) {
+	if !localproc.PortAccepts(oldPort, time.Second) {
 		t.Fatalf("the killed parent's server is not running on port %d", oldPort)
 	}
 	p := startTestPostgres(t, PostgresOptions{DataDir: dataDir, NoSync: true})
-	if oldPort != p.Port() && portAccepts(oldPort, time.Second) {
+	if oldPort != p.Port() && localproc.PortAccepts(oldPort, time.Second) {
 		t.Fatalf("the old server still listens on %d", oldPort)
 	}
 	query(t, p.URL(), "SELECT 1::text")

@@ -58,5 +58,7 @@
 // one file; SQLite recovers its own journal after a killed run.
 //
 // Child processes are started with Setpgid, so a Ctrl-C in the terminal
-// reaches only the parent, which then stops them in order.
+// reaches only the parent, which then stops them in order. The file locks,
+// free ports and process handling are internal/localproc's, shared with
+// internal/kubestack.
 package devstack

@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/streamspace/enterprise/internal/localproc"
 )
 
 // PostgresOptions configures StartPostgres. Only DataDir is required.
@@ -54,7 +56,7 @@ type Postgres struct {
 	as                                     *osUser
 	env                                    []string
 	logger                                 *slog.Logger
-	lock                                   *fileLock
+	lock                                   *localproc.Lock
 
 	mu      sync.Mutex
 	stopped bool
@@ -81,7 +83,7 @@ func StartPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 		database:     valueOr(o.Database, "streamspace"),
 		logger:       o.Logger,
 		// PG* variables (PGDATA, PGPORT, ...) would change what the binaries do.
-		env: envWithout([]string{"PG", "LC_ALL="}, "LC_ALL=C"),
+		env: localproc.EnvWithout([]string{"PG", "LC_ALL="}, "LC_ALL=C"),
 	}
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
@@ -108,8 +110,8 @@ func StartPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return nil, err
 	}
-	if p.lock, err = tryLock(dataDir + ".lock"); err != nil {
-		if errors.Is(err, errLocked) {
+	if p.lock, err = localproc.TryLock(dataDir + ".lock"); err != nil {
+		if errors.Is(err, localproc.ErrLocked) {
 			return nil, fmt.Errorf("data directory %s is in use by another process: %w", dataDir, err)
 		}
 		return nil, err
@@ -117,7 +119,7 @@ func StartPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			p.lock.unlock()
+			p.lock.Unlock()
 		}
 	}()
 	if p.as, err = postgresRunAs(dataDir); err != nil {
@@ -166,7 +168,7 @@ func (p *Postgres) startServer(ctx context.Context, port int, noSync bool) error
 		p.port = port
 		if p.port == 0 {
 			var err error
-			if p.port, err = freePort(); err != nil {
+			if p.port, err = localproc.FreePort(); err != nil {
 				return err
 			}
 		}
@@ -182,7 +184,7 @@ func (p *Postgres) startServer(ctx context.Context, port int, noSync bool) error
 		if err == nil {
 			return nil
 		}
-		tail := readTail(p.logFile, 2048)
+		tail := localproc.ReadTail(p.logFile, 2048)
 		_ = p.stopServer(context.WithoutCancel(ctx)) // in case it came up after all
 		if i+1 < attempts && strings.Contains(tail, "could not bind") {
 			p.logger.Warn("PostgreSQL port taken, retrying with another", "port", p.port)
@@ -217,10 +219,10 @@ func (p *Postgres) ensureDatabase(ctx context.Context) error {
 		if err == nil {
 			break
 		}
-		if sleepCtx(ctx, delay) != nil {
+		if localproc.Sleep(ctx, delay) != nil {
 			return fmt.Errorf("connect to PostgreSQL at %s: %w", p.hostPort(), err)
 		}
-		delay = backoff(delay, time.Second)
+		delay = localproc.Backoff(delay, time.Second)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	return createDatabase(ctx, conn, p.database)
@@ -294,7 +296,7 @@ func (p *Postgres) Stop(ctx context.Context) error {
 		return err
 	}
 	p.stopped = true
-	p.lock.unlock()
+	p.lock.Unlock()
 	p.logger.Info("PostgreSQL stopped", "dir", p.dataDir)
 	return nil
 }

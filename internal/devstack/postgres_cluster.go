@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/streamspace/enterprise/internal/localproc"
 )
 
 // findPostgresBinDir returns the newest /usr/lib/postgresql/*/bin holding
@@ -195,7 +197,7 @@ func (p *Postgres) clearLeftoverServer(ctx context.Context) error {
 	case err != nil || pid <= 0:
 		p.logger.Warn("removing unreadable postmaster.pid", "file", pidFile)
 		return os.Remove(pidFile)
-	case !processAlive(pid):
+	case !localproc.Alive(pid):
 		p.logger.Info("stale postmaster.pid from a previous run (process gone); postgres will replace it", "pid", pid)
 		return nil
 	case !p.isOurPostmaster(pid):
@@ -213,7 +215,7 @@ func (p *Postgres) clearLeftoverServer(ctx context.Context) error {
 // data directory. When /proc is unavailable it assumes so (pg_ctl stop is
 // then the safe next step).
 func (p *Postgres) isOurPostmaster(pid int) bool {
-	args, ok := processArgs(pid)
+	args, ok := localproc.Args(pid)
 	if !ok {
 		return true
 	}

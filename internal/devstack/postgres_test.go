@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/streamspace/enterprise/internal/localproc"
 )
 
 func startTestPostgres(t *testing.T, o PostgresOptions) *Postgres {
@@ -95,14 +97,14 @@ func TestPostgresCreateStopReuse(t *testing.T) {
 		t.Fatal("connected without a password")
 	}
 
-	if _, err := StartPostgres(t.Context(), PostgresOptions{DataDir: dataDir, Logger: testLogger(t)}); !errors.Is(err, errLocked) {
-		t.Fatalf("second StartPostgres on a live data dir: err = %v, want errLocked", err)
+	if _, err := StartPostgres(t.Context(), PostgresOptions{DataDir: dataDir, Logger: testLogger(t)}); !errors.Is(err, localproc.ErrLocked) {
+		t.Fatalf("second StartPostgres on a live data dir: err = %v, want localproc.ErrLocked", err)
 	}
 
 	port := p.Port()
 	stopPostgres(t, p)
 	stopPostgres(t, p) // idempotent
-	if portAccepts(port, time.Second) {
+	if localproc.PortAccepts(port, time.Second) {
 		t.Fatalf("port %d still accepts connections after Stop", port)
 	}
 
@@ -160,10 +162,10 @@ func TestPostgresLeftovers(t *testing.T) {
 	t.Run("server left running by a killed run", func(t *testing.T) {
 		old := startTestPostgres(t, opts)
 		oldPID := postmasterPID(t, pidFile)
-		old.lock.unlock() // what the kernel does when the owning process dies
+		old.lock.Unlock() // what the kernel does when the owning process dies
 
 		p := startTestPostgres(t, opts)
-		if postmasterPID(t, pidFile) == oldPID || portAccepts(old.Port(), time.Second) {
+		if postmasterPID(t, pidFile) == oldPID || localproc.PortAccepts(old.Port(), time.Second) {
 			t.Fatalf("the old server (pid %d, port %d) still runs", oldPID, old.Port())
 		}
 		query(t, p.URL(), "SELECT 1::text")

@@ -11,15 +11,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+
+	"github.com/streamspace/enterprise/internal/localproc"
 )
 
 // TemporalOptions configures StartTemporal.
@@ -53,12 +53,10 @@ type Temporal struct {
 	address, uiURL, namespace string
 	stopTimeout               time.Duration
 	logger                    *slog.Logger
-	cmd                       *exec.Cmd
-	tail                      *tailBuffer
+	proc                      *localproc.Child
+	tail                      *localproc.TailBuffer
 	logFile                   *os.File
-	lock                      *fileLock
-	exited                    chan struct{}
-	waitErr                   error
+	lock                      *localproc.Lock
 
 	stopOnce sync.Once
 	stopErr  error
@@ -75,7 +73,7 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*Temporal, error) {
 	if o.CLIPath == "" {
 		o.CLIPath = TemporalCLIPath("")
 	}
-	if !isExecutable(o.CLIPath) {
+	if !localproc.IsExecutable(o.CLIPath) {
 		return nil, fmt.Errorf("no Temporal CLI at %q (build it with EnsureTemporalCLI)", o.CLIPath)
 	}
 	if o.Namespace == "" {
@@ -91,7 +89,7 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*Temporal, error) {
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = 10 * time.Second
 	}
-	var lock *fileLock
+	var lock *localproc.Lock
 	if o.DBFile != "" {
 		if o.DBFile, err = filepath.Abs(o.DBFile); err != nil {
 			return nil, err
@@ -99,8 +97,8 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*Temporal, error) {
 		if err := os.MkdirAll(filepath.Dir(o.DBFile), 0o700); err != nil {
 			return nil, err
 		}
-		if lock, err = tryLock(o.DBFile + ".lock"); err != nil {
-			if errors.Is(err, errLocked) {
+		if lock, err = localproc.TryLock(o.DBFile + ".lock"); err != nil {
+			if errors.Is(err, localproc.ErrLocked) {
 				return nil, fmt.Errorf("temporal database %s is in use by another process: %w", o.DBFile, err)
 			}
 			return nil, err
@@ -113,7 +111,7 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*Temporal, error) {
 			logFile, err = os.OpenFile(o.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		}
 		if err != nil {
-			lock.unlock()
+			lock.Unlock()
 			return nil, fmt.Errorf("open Temporal log file: %w", err)
 		}
 	}
@@ -133,7 +131,7 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*Temporal, error) {
 			o.Logger.Warn("Temporal port taken, retrying with another", "err", err)
 			continue
 		}
-		lock.unlock()
+		lock.Unlock()
 		if logFile != nil {
 			_ = logFile.Close()
 		}
@@ -141,16 +139,16 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*Temporal, error) {
 	}
 }
 
-func startTemporalOnce(ctx context.Context, o TemporalOptions, saTypes map[string]enums.IndexedValueType, lock *fileLock, logFile *os.File) (*Temporal, error) {
+func startTemporalOnce(ctx context.Context, o TemporalOptions, saTypes map[string]enums.IndexedValueType, lock *localproc.Lock, logFile *os.File) (*Temporal, error) {
 	port, uiPort := o.Port, o.UIPort
 	var err error
 	if port == 0 {
-		if port, err = freePort(); err != nil {
+		if port, err = localproc.FreePort(); err != nil {
 			return nil, err
 		}
 	}
 	if uiPort == 0 {
-		if uiPort, err = freePort(); err != nil {
+		if uiPort, err = localproc.FreePort(); err != nil {
 			return nil, err
 		}
 	}
@@ -176,10 +174,9 @@ func startTemporalOnce(ctx context.Context, o TemporalOptions, saTypes map[strin
 		namespace:   o.Namespace,
 		stopTimeout: o.StopTimeout,
 		logger:      o.Logger,
-		tail:        newTailBuffer(16 << 10),
+		tail:        localproc.NewTailBuffer(16 << 10),
 		logFile:     logFile,
 		lock:        lock,
-		exited:      make(chan struct{}),
 	}
 	if uiPort > 0 {
 		t.uiURL = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(uiPort))
@@ -189,34 +186,16 @@ func startTemporalOnce(ctx context.Context, o TemporalOptions, saTypes map[strin
 		out = io.MultiWriter(t.tail, logFile)
 	}
 	// Not CommandContext: ctx bounds the start, not the server's life.
-	t.cmd = exec.Command(o.CLIPath, args...)
-	t.cmd.Stdout, t.cmd.Stderr = out, out
-	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	setPdeathsig(t.cmd.SysProcAttr, syscall.SIGTERM)
-	t.cmd.WaitDelay = 2 * time.Second
-	// Pdeathsig fires when the thread that forked the child exits, not the
-	// process; Go may end a thread whose goroutine was locked to it. So the
-	// child is started from a goroutine locked to its own thread that lives
-	// exactly as long as the child.
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := t.cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		t.waitErr = t.cmd.Wait()
-		close(t.exited)
-	}()
-	if err := <-started; err != nil {
+	cmd := exec.Command(o.CLIPath, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.WaitDelay = 2 * time.Second
+	if t.proc, err = localproc.Start(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", o.CLIPath, err)
 	}
-	o.Logger.Info("starting Temporal dev server", "addr", t.address, "ui", t.uiURL, "db", valueOr(o.DBFile, "in-memory"), "pid", t.cmd.Process.Pid)
+	o.Logger.Info("starting Temporal dev server", "addr", t.address, "ui", t.uiURL, "db", valueOr(o.DBFile, "in-memory"), "pid", t.proc.Pid())
 
 	if err := t.waitReady(ctx, uiPort, saTypes); err != nil {
-		t.kill()
+		t.proc.Kill()
 		return nil, fmt.Errorf("temporal dev server did not become ready: %w\noutput (tail):\n%s", err, t.tail)
 	}
 	o.Logger.Info("Temporal dev server ready", "addr", t.address, "ui", t.uiURL, "namespace", o.Namespace)
@@ -233,18 +212,11 @@ func (t *Temporal) UIURL() string { return t.uiURL }
 func (t *Temporal) Namespace() string { return t.namespace }
 
 // Exited is closed when the server process ends, for whatever reason.
-func (t *Temporal) Exited() <-chan struct{} { return t.exited }
+func (t *Temporal) Exited() <-chan struct{} { return t.proc.Exited() }
 
 // ExitError is the server's exit status once Exited is closed (nil before).
 // After Stop it reflects the signal that ended it.
-func (t *Temporal) ExitError() error {
-	select {
-	case <-t.exited:
-		return t.waitErr
-	default:
-		return nil
-	}
-}
+func (t *Temporal) ExitError() error { return t.proc.Err() }
 
 // Stop sends SIGTERM to the server's process group, then SIGKILL after the
 // grace period, and waits for it to exit. It is idempotent.
@@ -254,7 +226,7 @@ func (t *Temporal) Stop() error {
 		if t.logFile != nil {
 			_ = t.logFile.Close()
 		}
-		t.lock.unlock()
+		t.lock.Unlock()
 		if t.stopErr == nil {
 			t.logger.Info("Temporal dev server stopped", "addr", t.address)
 		}
@@ -263,34 +235,12 @@ func (t *Temporal) Stop() error {
 }
 
 func (t *Temporal) terminate() error {
-	pid := t.cmd.Process.Pid
-	select {
-	case <-t.exited:
-		_ = signalGroup(pid, syscall.SIGKILL) // stragglers in the group, if any
-		return nil
-	default:
+	killed, err := t.proc.Stop(t.stopTimeout)
+	if killed {
+		t.logger.Warn("Temporal dev server ignored SIGTERM; killed it", "pid", t.proc.Pid(), "grace", t.stopTimeout)
 	}
-	_ = signalGroup(pid, syscall.SIGTERM)
-	select {
-	case <-t.exited:
-		return nil
-	case <-time.After(t.stopTimeout):
+	if err != nil {
+		return fmt.Errorf("temporal dev server: %w", err)
 	}
-	t.logger.Warn("Temporal dev server ignored SIGTERM; killing it", "pid", pid, "grace", t.stopTimeout)
-	t.kill()
-	select {
-	case <-t.exited:
-		return nil
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("temporal dev server (pid %d) did not exit after SIGKILL", pid)
-	}
-}
-
-// kill SIGKILLs the process group and waits briefly for the exit.
-func (t *Temporal) kill() {
-	_ = signalGroup(t.cmd.Process.Pid, syscall.SIGKILL)
-	select {
-	case <-t.exited:
-	case <-time.After(10 * time.Second):
-	}
+	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/streamspace/enterprise/internal/localproc"
 )
 
 // TemporalCLIVersion is the pinned Temporal CLI (go install
@@ -65,21 +67,21 @@ func ensureTemporalCLI(ctx context.Context, cacheDir, goTool string, logger *slo
 		cacheDir = d
 	}
 	path := TemporalCLIPath(cacheDir)
-	if isExecutable(path) {
+	if localproc.IsExecutable(path) {
 		return path, nil
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	lock, err := lockWait(ctx, filepath.Join(dir, ".build.lock"), func(error) {
+	lock, err := localproc.WaitLock(ctx, filepath.Join(dir, ".build.lock"), func(error) {
 		logger.Info("waiting for another process building the Temporal CLI", "dir", dir)
 	})
 	if err != nil {
 		return "", err
 	}
-	defer lock.unlock()
-	if isExecutable(path) { // built by whoever held the lock
+	defer lock.Unlock()
+	if localproc.IsExecutable(path) { // built by whoever held the lock
 		return path, nil
 	}
 
@@ -96,8 +98,8 @@ func ensureTemporalCLI(ctx context.Context, cacheDir, goTool string, logger *slo
 	pkg := temporalCLIPackage + "@" + TemporalCLIVersion
 	logger.Info("building the Temporal CLI (once; this takes several minutes)", "package", pkg, "into", path)
 	start := time.Now()
-	out := newTailBuffer(8 << 10)
-	cmd := newCmd(ctx, nil, envWithout([]string{"GOBIN=", "GOWORK="}, "GOBIN="+tmp, "GOWORK=off"), goBin, "install", pkg)
+	out := localproc.NewTailBuffer(8 << 10)
+	cmd := newCmd(ctx, nil, localproc.EnvWithout([]string{"GOBIN=", "GOWORK="}, "GOBIN="+tmp, "GOWORK=off"), goBin, "install", pkg)
 	cmd.Dir = tmp // outside any module, so only the CLI's own go.mod applies
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
@@ -107,7 +109,7 @@ func ensureTemporalCLI(ctx context.Context, cacheDir, goTool string, logger *slo
 		return "", fmt.Errorf("go install %s: %w\n%s", pkg, err, out)
 	}
 	built := filepath.Join(tmp, "temporal")
-	if !isExecutable(built) {
+	if !localproc.IsExecutable(built) {
 		return "", fmt.Errorf("go install %s produced no %s\n%s", pkg, built, out)
 	}
 	if err := os.Rename(built, path); err != nil {
@@ -115,9 +117,4 @@ func ensureTemporalCLI(ctx context.Context, cacheDir, goTool string, logger *slo
 	}
 	logger.Info("built the Temporal CLI", "path", path, "took", time.Since(start).Round(time.Second))
 	return path, nil
-}
-
-func isExecutable(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }

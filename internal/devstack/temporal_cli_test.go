@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/streamspace/enterprise/internal/localproc"
 )
 
 func TestDefaultCacheDir(t *testing.T) {
@@ -51,7 +53,7 @@ func TestEnsureTemporalCLIBuild(t *testing.T) {
 [ "$GOWORK" = off ] || exit 3
 printf '#!/bin/sh\necho fake temporal\n' > "$GOBIN/temporal" && chmod +x "$GOBIN/temporal"`)
 	got, err := ensureTemporalCLI(t.Context(), cache, good, testLogger(t))
-	if err != nil || got != want || !isExecutable(want) {
+	if err != nil || got != want || !localproc.IsExecutable(want) {
 		t.Fatalf("build: %q, %v (want %q, executable)", got, err, want)
 	}
 	entries, _ := os.ReadDir(filepath.Dir(want))

@@ -16,6 +16,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/streamspace/enterprise/internal/localproc"
 )
 
 // waitReady polls until the frontend is healthy, the namespace exists and
@@ -26,27 +28,27 @@ func (t *Temporal) waitReady(ctx context.Context, uiPort int, saTypes map[string
 	var last error
 	for {
 		select {
-		case <-t.exited:
-			return fmt.Errorf("process exited: %v", t.waitErr)
+		case <-t.proc.Exited():
+			return fmt.Errorf("process exited: %v", t.proc.Err())
 		default:
 		}
 		if last = t.checkReady(ctx, uiPort, saTypes); last == nil {
 			return nil
 		}
 		select {
-		case <-t.exited:
-			return fmt.Errorf("process exited: %v", t.waitErr)
+		case <-t.proc.Exited():
+			return fmt.Errorf("process exited: %v", t.proc.Err())
 		case <-ctx.Done():
 			return fmt.Errorf("%w (last check: %v)", ctx.Err(), last)
 		case <-time.After(delay):
 		}
-		delay = backoff(delay, time.Second)
+		delay = localproc.Backoff(delay, time.Second)
 	}
 }
 
 func (t *Temporal) checkReady(ctx context.Context, uiPort int, saTypes map[string]enums.IndexedValueType) error {
 	port, _ := strconv.Atoi(t.address[strings.LastIndexByte(t.address, ':')+1:])
-	if !portAccepts(port, time.Second) {
+	if !localproc.PortAccepts(port, time.Second) {
 		return errors.New("frontend port not accepting connections yet")
 	}
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -71,7 +73,7 @@ func (t *Temporal) checkReady(ctx context.Context, uiPort int, saTypes map[strin
 			return err
 		}
 	}
-	if uiPort > 0 && !portAccepts(uiPort, time.Second) {
+	if uiPort > 0 && !localproc.PortAccepts(uiPort, time.Second) {
 		return errors.New("web UI not accepting connections yet")
 	}
 	return nil

@@ -12,6 +12,8 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
+
+	"github.com/streamspace/enterprise/internal/localproc"
 )
 
 // temporalCLI returns the prebuilt CLI; tests never build it. Without it the
@@ -19,7 +21,7 @@ import (
 func temporalCLI(t *testing.T) string {
 	t.Helper()
 	path := TemporalCLIPath("")
-	if !isExecutable(path) {
+	if !localproc.IsExecutable(path) {
 		if os.Getenv("STREAMSPACE_REQUIRE_TEMPORAL") == "" {
 			t.Skipf("no Temporal CLI at %q (set STREAMSPACE_REQUIRE_TEMPORAL to make this a failure)", path)
 		}
@@ -101,7 +103,7 @@ func TestTemporalInMemoryHeadless(t *testing.T) {
 	default:
 		t.Fatal("Stop returned before the process exited")
 	}
-	if err := syscall.Kill(-tp.cmd.Process.Pid, 0); err == nil {
+	if err := syscall.Kill(-tp.proc.Pid(), 0); err == nil {
 		t.Fatal("the server's process group survived Stop")
 	}
 }
@@ -140,11 +142,11 @@ func TestTemporalDBFileAfterKill(t *testing.T) {
 
 	// Crash: SIGKILL the server, and drop the lock as the kernel would for a
 	// dead parent.
-	if err := syscall.Kill(-first.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(-first.proc.Pid(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-first.Exited()
-	first.lock.unlock()
+	first.lock.Unlock()
 
 	opts.SearchAttributes = map[string]string{"StreamSpaceTenant": "Keyword", "StreamSpaceKind": "Keyword"}
 	opts.UIPort = -1
