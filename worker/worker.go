@@ -19,12 +19,21 @@ import (
 // Deps are the dependencies the activities need.
 type Deps struct {
 	Store *schemas.Store
+	// Kube is the cluster sessions run on; nil leaves the session
+	// activities unregistered (a worker without Kubernetes).
+	Kube *activities.Kube
+	// Quota is the default per-user session quota.
+	Quota schemas.Quota
 }
 
 // Register registers every workflow and activity on r.
 func Register(r worker.Registry, deps Deps) {
 	r.RegisterWorkflow(workflows.DispatchEvent)
 	r.RegisterActivity(&activities.Events{Store: deps.Store})
+	r.RegisterWorkflow(workflows.SessionLifecycle)
+	if deps.Kube != nil {
+		r.RegisterActivity(&activities.Sessions{Kube: deps.Kube, Store: deps.Store, Quota: deps.Quota})
+	}
 }
 
 // Run polls the StreamSpace task queue with a worker until ctx ends. While
