@@ -22,6 +22,7 @@ const (
 	CodeNotFound         Code = "NOT_FOUND"
 	CodeMethodNotAllowed Code = "METHOD_NOT_ALLOWED"
 	CodeConflict         Code = "CONFLICT"
+	CodeQuotaExceeded    Code = "QUOTA_EXCEEDED" // details: resource, limit, used
 	CodePayloadTooLarge  Code = "PAYLOAD_TOO_LARGE"
 	CodeRateLimited      Code = "RATE_LIMITED"
 	CodeUnavailable      Code = "UNAVAILABLE"
@@ -41,7 +42,7 @@ func statusOf(c Code) int {
 		return http.StatusNotFound
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case CodeConflict:
+	case CodeConflict, CodeQuotaExceeded:
 		return http.StatusConflict
 	case CodePayloadTooLarge:
 		return http.StatusRequestEntityTooLarge

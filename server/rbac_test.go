@@ -65,12 +65,29 @@ var routeTable = map[string]routeCase{
 	"GET /api/admin/audit":         {want: adminOnly(200)},
 	"GET /api/admin/audit/export":  {path: fixed("/api/admin/audit/export?format=csv"), want: adminOnly(200)},
 	"GET /api/admin/events":        {want: adminOnly(200)},
+	"GET /api/scaling/nodes":       {want: adminOnly(200)}, // TestRouteAccess's server has a Kube (newSessionAPI)
 	"DELETE /api/admin/users/{id}": {path: func(b *apiBundle) string { return "/api/admin/users/" + freshUser(b) }, want: adminOnly(204)},
+	// sessions, templates and quotas (server/sessionenv_test.go has the fixtures)
+	"GET /api/me/quota":               {want: signedIn(200)},
+	"GET /api/admin/users/{id}/quota": {path: func(b *apiBundle) string { return "/api/admin/users/" + b.user.ID.String() + "/quota" }, want: adminOnly(200)},
+	"PUT /api/admin/users/{id}/quota": {path: func(b *apiBundle) string { return "/api/admin/users/" + freshUser(b) + "/quota" }, body: func(*apiBundle) any { return map[string]any{"max_sessions": 3} }, want: adminOnly(200)},
+	"GET /api/templates":              {want: signedIn(200)},
+	"POST /api/templates":             {body: func(*apiBundle) any { return firefoxTemplate(fmt.Sprintf("new-%d", seq.Add(1))) }, want: adminOnly(201)},
+	"GET /api/templates/{id}":         {path: func(b *apiBundle) string { return "/api/templates/" + rbacTemplate(b) }, want: signedIn(200)},
+	"PUT /api/templates/{id}":         {path: func(b *apiBundle) string { return "/api/templates/" + rbacTemplate(b) }, body: func(b *apiBundle) any { return firefoxTemplate(rbacTemplate(b)) }, want: adminOnly(200)},
+	"DELETE /api/templates/{id}":      {path: func(b *apiBundle) string { return "/api/templates/" + rbacNewTemplate(b) }, want: adminOnly(204)},
+	"POST /api/sessions":              {body: func(b *apiBundle) any { return map[string]any{"template": rbacTemplate(b)} }, want: signedIn(202)},
+	"GET /api/sessions":               {want: signedIn(200)},
+	// the user's own session: another user gets 404, as for a missing one
+	"GET /api/sessions/{id}":            {path: func(b *apiBundle) string { return "/api/sessions/" + rbacLiveSession(b) }, want: [4]int{401, 200, 404, 200}},
+	"PATCH /api/sessions/{id}":          {path: func(b *apiBundle) string { return "/api/sessions/" + rbacEndedSession(b) }, body: func(*apiBundle) any { return map[string]string{"state": "hibernated"} }, want: [4]int{401, 409, 404, 409}},
+	"DELETE /api/sessions/{id}":         {path: func(b *apiBundle) string { return "/api/sessions/" + rbacEndedSession(b) }, want: [4]int{401, 204, 404, 204}},
+	"POST /api/sessions/{id}/heartbeat": {path: func(b *apiBundle) string { return "/api/sessions/" + rbacLiveSession(b) + "/heartbeat" }, want: [4]int{401, 204, 404, 204}},
 }
 
 func TestRouteAccess(t *testing.T) {
 	t.Parallel()
-	b := newAPI(t)
+	b := newSessionAPI(t, sessionAPIOptions{}).apiBundle // Kubernetes and Temporal behind the session routes
 	routed := map[string]bool{}
 	require.NoError(t, chi.Walk(b.server.Handler().(*chi.Mux), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		key := method + " " + strings.TrimSuffix(route, "/")

@@ -44,6 +44,16 @@ func (s *Server) routes() http.Handler {
 			// user
 			user.Get("/api/me", h(s.getMe))
 			user.Patch("/api/me", h(s.updateMe))
+			user.Get("/api/me/quota", h(s.getMyQuota))
+			// user: templates (read), own sessions (admins: all)
+			user.Get("/api/templates", h(s.listTemplates))
+			user.Get("/api/templates/{id}", h(s.getTemplate))
+			user.Post("/api/sessions", h(s.createSession))
+			user.Get("/api/sessions", h(s.listSessions))
+			user.Get("/api/sessions/{id}", h(s.getSession))
+			user.Patch("/api/sessions/{id}", h(s.patchSession))
+			user.Delete("/api/sessions/{id}", h(s.deleteSession))
+			user.Post("/api/sessions/{id}/heartbeat", h(s.heartbeat))
 
 			user.Group(func(admin chi.Router) {
 				admin.Use(s.requireRole(RoleAdmin))
@@ -53,8 +63,14 @@ func (s *Server) routes() http.Handler {
 				admin.Get("/api/admin/users/{id}", h(s.getUser))
 				admin.Patch("/api/admin/users/{id}", h(s.updateUser))
 				admin.Delete("/api/admin/users/{id}", h(s.deleteUser))
+				admin.Get("/api/admin/users/{id}/quota", h(s.getUserQuota))
+				admin.Put("/api/admin/users/{id}/quota", h(s.putUserQuota))
+				admin.Post("/api/templates", h(s.createTemplate))
+				admin.Put("/api/templates/{id}", h(s.putTemplate))
+				admin.Delete("/api/templates/{id}", h(s.deleteTemplate))
 				s.auditRoutes(admin) // GET /api/admin/audit, /api/admin/audit/export
 				s.eventRoutes(admin) // GET /api/admin/events
+				s.nodeRoutes(admin)  // GET /api/scaling/nodes
 			})
 		})
 	})

@@ -13,9 +13,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/streamspace/enterprise/activities"
 	"github.com/streamspace/enterprise/internal/authtoken"
 	"github.com/streamspace/enterprise/internal/clientip"
 	"github.com/streamspace/enterprise/schemas"
+	"github.com/streamspace/enterprise/workflows"
 )
 
 // Config is the HTTP server's part of the server process configuration.
@@ -35,6 +37,8 @@ type Config struct {
 	// EnterpriseEnabled mounts the enterprise API groups (integrations,
 	// security, scheduling, scaling, compliance) as later features add them.
 	EnterpriseEnabled bool
+	// Sessions configures the session API (quota and timing defaults).
+	Sessions SessionConfig
 }
 
 // Deps are what the handlers need.
@@ -46,6 +50,12 @@ type Deps struct {
 	ClientIP *clientip.Resolver   // decides each request's client address
 	Tokens   *authtoken.Authority // issues and verifies access tokens
 	OIDC     TokenVerifier        // tokens of the OIDC issuer; nil when OIDC is off
+	// Kube is the cluster that holds Sessions and Templates; nil: the
+	// session, template and scaling routes answer 503.
+	Kube *activities.Kube
+	// Workflows starts and updates session lifecycle runs; nil: the session
+	// routes answer 503.
+	Workflows *workflows.Client
 }
 
 // Server is the StreamSpace HTTP API.
