@@ -8,25 +8,31 @@ WORKFLOWCHECK_VERSION := v0.6.0
 WORKFLOWCHECK  := $(CACHE)/bin/workflowcheck-$(WORKFLOWCHECK_VERSION)/workflowcheck
 GO_TEST_FLAGS  ?= -count=1 -timeout 20m
 
-.PHONY: help build run test lint bench bench-api clean
+.PHONY: help build run test k8s-bins lint bench bench-api bench-sessions clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 build: ## build bin/streamspace
 	go build -o $(BIN) ./cmd/streamspace
 
-run: build ## run the whole local stack (PostgreSQL, Temporal + Web UI, worker, API) on embedded defaults
+run: build ## run the whole local stack (PostgreSQL, Temporal + Web UI, local Kubernetes, worker, API) on embedded defaults
 	$(BIN) dev
 
-test: build ## run unit, integration and end-to-end tests (starts a private PostgreSQL and Temporal dev server)
+test: build ## run unit, integration and end-to-end tests (starts a private PostgreSQL and Temporal dev server; builds the Kubernetes binaries once)
 	$(BIN) testenv -- go test $(GO_TEST_FLAGS) ./...
+
+k8s-bins: ## build the local Kubernetes binaries into ~/.cache/streamspace/k8s-v1.37.2 (once, ~5 min; run and test do it too)
+	go run ./internal/kubestack/cmd/k8sbins
 
 bench: build ## run the outbox relay benchmark against a private PostgreSQL and Temporal dev server
 	$(BIN) testenv -- go test -run '^$$' -bench Relay -benchtime 1x -timeout 20m ./worker/
 
 bench-api: build ## load-test authenticated GET /api/me with wrk (apt-get install wrk)
 	$(BIN) testenv -- scripts/bench-api.sh
+
+bench-sessions: build ## start 200 sessions through the API on 20 simulated nodes; time to Running, memory
+	$(BIN) testenv -- go test -run '^$$' -bench SessionStart200 -benchtime 1x -timeout 20m ./cmd/streamspace/
 
 lint: $(WORKFLOWCHECK) ## gofmt, go vet and Temporal's workflowcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

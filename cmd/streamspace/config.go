@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/streamspace/enterprise/internal/clientip"
 	"github.com/streamspace/enterprise/server"
 	"github.com/streamspace/enterprise/worker"
@@ -59,6 +62,7 @@ type Common struct {
 	DatabaseURL string
 	Temporal    TemporalConfig
 	Kubeconfig  string
+	Sessions    SessionsConfig
 	Security    SecurityConfig
 	SMTP        SMTPConfig
 }
@@ -109,6 +113,17 @@ type DevConfig struct {
 	CacheDir    string // "" = the default cache (~/.cache/streamspace)
 	TemporalCLI string // "" = the pinned CLI, built into the cache
 	UIPort      int
+	Nodes       DevNodesConfig // the local Kubernetes' simulated nodes (KUBECONFIG unset)
+}
+
+// DevNodesConfig shapes the simulated (kwok) nodes of the local Kubernetes
+// that dev starts when KUBECONFIG is unset.
+type DevNodesConfig struct {
+	Count  int               // DEV_NODES
+	CPU    string            // DEV_NODE_CPU, a Kubernetes quantity
+	Memory string            // DEV_NODE_MEMORY, a Kubernetes quantity
+	Pods   int               // DEV_NODE_PODS
+	Labels map[string]string // DEV_NODE_LABELS, k=v,k=v
 }
 
 func readLog(e *envReader) LogConfig {
@@ -251,6 +266,7 @@ func readCommon(e *envReader) Common {
 		DatabaseURL: e.postgresURL("DATABASE_URL"),
 		Temporal:    readTemporal(e, "127.0.0.1:7233"),
 		Kubeconfig:  e.paths("KUBECONFIG", e.str("KUBECONFIG", "")),
+		Sessions:    readSessions(e),
 		Security:    readSecurity(e),
 		SMTP:        readSMTP(e),
 	}
@@ -300,6 +316,7 @@ func readDevConfig(lookup func(string) (string, bool)) (DevConfig, error) {
 		CacheDir:    e.str("STREAMSPACE_CACHE_DIR", ""),
 		TemporalCLI: e.str("TEMPORAL_CLI", ""),
 		UIPort:      e.integer("TEMPORAL_UI_PORT", 8233, 1, 65535),
+		Nodes:       readDevNodes(e),
 	}
 	if _, ok := e.raw("TEMPORAL_ADDRESS"); !ok {
 		cfg.Temporal.Address = "" // dev starts its own, on loopback
@@ -313,6 +330,59 @@ func readDevConfig(lookup func(string) (string, bool)) (DevConfig, error) {
 	}
 	cfg.DataDir = dataDir
 	return cfg, e.err()
+}
+
+// readDevNodes reads the shape of the dev stack's simulated nodes.
+func readDevNodes(e *envReader) DevNodesConfig {
+	return DevNodesConfig{
+		Count:  e.integer("DEV_NODES", 3, 0, 100),
+		CPU:    readQuantity(e, "DEV_NODE_CPU", "8"),
+		Memory: readQuantity(e, "DEV_NODE_MEMORY", "32Gi"),
+		Pods:   e.integer("DEV_NODE_PODS", 110, 1, 10000),
+		Labels: readNodeLabels(e, "DEV_NODE_LABELS"),
+	}
+}
+
+// readQuantity reads a positive Kubernetes resource quantity (8, 500m, 32Gi).
+func readQuantity(e *envReader, name, def string) string {
+	v := e.str(name, def)
+	if q, err := resource.ParseQuantity(v); err != nil || q.Sign() <= 0 {
+		e.bad(name, v, "must be a positive Kubernetes quantity such as 4, 500m or 16Gi")
+		return def
+	}
+	return v
+}
+
+// readNodeLabels reads node labels written k=v,k=v. The labels the dev stack
+// sets itself (kubernetes.io/hostname, type) cannot be overridden.
+func readNodeLabels(e *envReader, name string) map[string]string {
+	items := e.list(name)
+	if len(items) == 0 {
+		return nil
+	}
+	labels := make(map[string]string, len(items))
+	for _, item := range items {
+		k, v, ok := strings.Cut(item, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		var why []string
+		switch {
+		case !ok:
+			why = []string{"want key=value"}
+		case k == "kubernetes.io/hostname" || k == "type":
+			why = []string{"label " + k + " is set by the dev stack"}
+		default:
+			why = append(validation.IsQualifiedName(k), validation.IsValidLabelValue(v)...)
+			if _, dup := labels[k]; dup {
+				why = append(why, "label "+k+" given twice")
+			}
+		}
+		if len(why) > 0 {
+			e.bad(name, item, strings.Join(why, "; ")+" (write labels as key=value,key=value)")
+			continue
+		}
+		labels[k] = v
+	}
+	return labels
 }
 
 // server and worker views of the dev configuration.

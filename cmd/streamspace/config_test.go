@@ -163,6 +163,46 @@ func TestConfigErrors(t *testing.T) {
 	})
 }
 
+// DEV_NODE* shape the dev stack's simulated Kubernetes nodes; bad values are
+// named, all at once.
+func TestDevNodesConfig(t *testing.T) {
+	t.Parallel()
+	cfg, err := readDevConfig(lookupFrom(nil))
+	require.NoError(t, err)
+	require.Equal(t, DevNodesConfig{Count: 3, CPU: "8", Memory: "32Gi", Pods: 110}, cfg.Nodes)
+
+	cfg, err = readDevConfig(lookupFrom(map[string]string{"DEV_NODES": "5", "DEV_NODE_CPU": "500m",
+		"DEV_NODE_MEMORY": "4Gi", "DEV_NODE_PODS": "20", "DEV_NODE_LABELS": " zone=a , example.com/gpu=true,empty= "}))
+	require.NoError(t, err)
+	require.Equal(t, DevNodesConfig{Count: 5, CPU: "500m", Memory: "4Gi", Pods: 20,
+		Labels: map[string]string{"zone": "a", "example.com/gpu": "true", "empty": ""}}, cfg.Nodes)
+
+	cfg, err = readDevConfig(lookupFrom(map[string]string{"DEV_NODES": "0"}))
+	require.NoError(t, err)
+	require.Zero(t, cfg.Nodes.Count)
+
+	for _, tc := range []struct{ key, value, want string }{
+		{"DEV_NODES", "three", `invalid DEV_NODES "three": must be a whole number from 0 to 100`},
+		{"DEV_NODES", "101", `invalid DEV_NODES "101"`},
+		{"DEV_NODE_CPU", "lots", `invalid DEV_NODE_CPU "lots": must be a positive Kubernetes quantity`},
+		{"DEV_NODE_CPU", "0", `invalid DEV_NODE_CPU "0"`},
+		{"DEV_NODE_MEMORY", "-1Gi", `invalid DEV_NODE_MEMORY "-1Gi"`},
+		{"DEV_NODE_PODS", "0", `invalid DEV_NODE_PODS "0": must be a whole number from 1 to 10000`},
+		{"DEV_NODE_LABELS", "zone", `invalid DEV_NODE_LABELS "zone": want key=value`},
+		{"DEV_NODE_LABELS", "bad key=x", `invalid DEV_NODE_LABELS "bad key=x": name part must consist of`},
+		{"DEV_NODE_LABELS", "k=not ok", `invalid DEV_NODE_LABELS "k=not ok": a valid label must be`},
+		{"DEV_NODE_LABELS", "type=gpu", `invalid DEV_NODE_LABELS "type=gpu": label type is set by the dev stack`},
+		{"DEV_NODE_LABELS", "a=1,a=2", `invalid DEV_NODE_LABELS "a=2": label a given twice`},
+	} {
+		_, err := readDevConfig(lookupFrom(map[string]string{tc.key: tc.value}))
+		require.ErrorContains(t, err, tc.want, "%s=%s", tc.key, tc.value)
+	}
+	_, err = readDevConfig(lookupFrom(map[string]string{"DEV_NODES": "x", "DEV_NODE_MEMORY": "y", "DEV_NODE_LABELS": "z"}))
+	for _, name := range []string{"DEV_NODES", "DEV_NODE_MEMORY", "DEV_NODE_LABELS"} {
+		require.ErrorContains(t, err, name)
+	}
+}
+
 // A bad value stops the process before it does anything, exit status 2, with
 // a message naming the variable.
 func TestBadValueStopsProcess(t *testing.T) {

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
-	"github.com/streamspace/enterprise/activities"
 	"github.com/streamspace/enterprise/server"
 )
 
@@ -35,24 +33,20 @@ func openTemporal(cfg TemporalConfig, logger *slog.Logger, m *metrics) (client.C
 }
 
 // readinessChecks are the dependencies /readyz checks.
-func readinessChecks(pool *pgxpool.Pool, tc client.Client, cfg Common) ([]server.Check, error) {
+func readinessChecks(rt *runtime, cfg Common) []server.Check {
 	checks := []server.Check{
-		{Name: "postgres", Check: pool.Ping},
+		{Name: "postgres", Check: rt.Pool.Ping},
 		{Name: "temporal", Check: func(ctx context.Context) error {
-			if _, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			if _, err := rt.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 				return err
 			}
-			_, err := tc.WorkflowService().DescribeNamespace(ctx,
+			_, err := rt.Temporal.WorkflowService().DescribeNamespace(ctx,
 				&workflowservice.DescribeNamespaceRequest{Namespace: cfg.Temporal.Namespace})
 			return err
 		}},
 	}
-	if cfg.Kubeconfig != "" {
-		kube, err := activities.NewKubeClient(cfg.Kubeconfig)
-		if err != nil {
-			return nil, err
-		}
-		checks = append(checks, server.Check{Name: "kubernetes", Check: kube.Ready})
+	if rt.Kube != nil {
+		checks = append(checks, server.Check{Name: "kubernetes", Check: rt.Kube.Ready})
 	}
-	return checks, nil
+	return checks
 }

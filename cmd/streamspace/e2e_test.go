@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
 
+	"github.com/streamspace/enterprise/internal/kubestack/kubetest"
 	"github.com/streamspace/enterprise/internal/testenv"
 	"github.com/streamspace/enterprise/schemas"
 	"github.com/streamspace/enterprise/workflows"
@@ -34,7 +35,11 @@ func TestEndToEnd(t *testing.T) {
 	cc := pool.Config().ConnConfig
 	dbURL := fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", cc.User, cc.Password, cc.Host, cc.Port, cc.Database)
 	addr, workerMetrics := freeAddr(t), freeAddr(t)
+	cluster := kubetest.Cluster(t)
+	sessionNS := kubetest.Namespace(t, cluster)
 	env := lookupFrom(map[string]string{
+		"KUBECONFIG":               cluster.Kubeconfig(),
+		"SESSION_NAMESPACE":        sessionNS,
 		"DATABASE_URL":             dbURL,
 		"TEMPORAL_ADDRESS":         testenv.TemporalAddress(t),
 		"TEMPORAL_NAMESPACE":       testenv.TemporalNamespace(),
@@ -117,9 +122,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 	status, body := get("http://" + addr + "/readyz")
 	require.Equal(t, http.StatusOK, status, body)
-	require.JSONEq(t, `{"status":"ready","checks":{"postgres":{"status":"ok"},"temporal":{"status":"ok"}}}`, body)
+	require.JSONEq(t, `{"status":"ready","checks":{"postgres":{"status":"ok"},"temporal":{"status":"ok"},
+		"kubernetes":{"status":"ok"}}}`, body)
 
 	walkThroughIdentity(t, "http://"+addr)
+	walkThroughSessions(t, "http://"+addr, tc)
 
 	status, body = get("http://" + addr + "/metrics")
 	require.Equal(t, http.StatusOK, status)
@@ -187,7 +194,7 @@ func requireMetric(t *testing.T, exposition, want string) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

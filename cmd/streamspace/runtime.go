@@ -8,16 +8,19 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 
+	"github.com/streamspace/enterprise/activities"
 	"github.com/streamspace/enterprise/schemas"
 )
 
 // runtime is what a server or worker process opens once and shares: the
-// logger, the metrics registry, the database pool and the Temporal client.
+// logger, the metrics registry, the database pool, the Temporal client and,
+// when KUBECONFIG is set, the Kubernetes clients.
 type runtime struct {
 	Logger   *slog.Logger
 	Metrics  *metrics
 	Pool     *pgxpool.Pool
 	Temporal client.Client
+	Kube     *activities.Kube // nil without KUBECONFIG
 }
 
 func openRuntime(ctx context.Context, cfg Common, logOut io.Writer) (*runtime, error) {
@@ -35,7 +38,17 @@ func openRuntime(ctx context.Context, cfg Common, logOut io.Writer) (*runtime, e
 		pool.Close()
 		return nil, err
 	}
-	return &runtime{Logger: logger, Metrics: m, Pool: pool, Temporal: tc}, nil
+	rt := &runtime{Logger: logger, Metrics: m, Pool: pool, Temporal: tc}
+	if cfg.Kubeconfig != "" {
+		if rt.Kube, err = activities.NewKubeClient(cfg.Kubeconfig); err != nil {
+			rt.Close()
+			return nil, err
+		}
+		rt.Kube.Namespace = cfg.Sessions.Namespace
+	} else {
+		logger.Warn("KUBECONFIG is not set: sessions, templates and nodes are unavailable")
+	}
+	return rt, nil
 }
 
 // Close releases the pool and the Temporal client.

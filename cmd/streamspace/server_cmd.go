@@ -10,6 +10,7 @@ import (
 	"github.com/streamspace/enterprise/internal/clientip"
 	"github.com/streamspace/enterprise/schemas"
 	"github.com/streamspace/enterprise/server"
+	"github.com/streamspace/enterprise/workflows"
 )
 
 func cmdServer(ctx context.Context, lookup func(string) (string, bool), stderr io.Writer) error {
@@ -30,10 +31,7 @@ func cmdServer(ctx context.Context, lookup func(string) (string, bool), stderr i
 
 // runServer serves the API until ctx ends.
 func runServer(ctx context.Context, cfg ServerConfig, rt *runtime) error {
-	checks, err := readinessChecks(rt.Pool, rt.Temporal, cfg.Common)
-	if err != nil {
-		return err
-	}
+	checks := readinessChecks(rt, cfg.Common)
 	tokens, err := newAuthority(cfg.Auth)
 	if err != nil {
 		return err
@@ -51,6 +49,8 @@ func runServer(ctx context.Context, cfg ServerConfig, rt *runtime) error {
 			return fmt.Errorf("OIDC: %w", err)
 		}
 	}
+	cfg.HTTP.Sessions = server.SessionConfig{DefaultQuota: cfg.Sessions.Quota, StartTimeout: cfg.Sessions.StartTimeout,
+		DefaultIdleTimeout: cfg.Sessions.IdleTimeout, DefaultMaxDuration: cfg.Sessions.MaxDuration}
 	srv := server.New(cfg.HTTP, server.Deps{
 		Logger:   rt.Logger,
 		Registry: rt.Metrics.Registry,
@@ -59,6 +59,9 @@ func runServer(ctx context.Context, cfg ServerConfig, rt *runtime) error {
 		ClientIP: proxies,
 		Tokens:   tokens,
 		OIDC:     oidc,
+		Kube:     rt.Kube,
+		Workflows: &workflows.Client{Temporal: rt.Temporal, Namespace: cfg.Temporal.Namespace,
+			TaskQueue: cfg.Temporal.TaskQueue},
 	})
 	return srv.Run(ctx)
 }

@@ -5,20 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/streamspace/enterprise/internal/devstack"
+	"github.com/streamspace/enterprise/internal/kubestack"
 )
 
 // cmdTestenv runs a command (normally `go test ./...`) with the dependencies
 // the integration tests need: a private PostgreSQL in a temporary directory
 // and an in-memory Temporal dev server, unless DATABASE_URL or
-// TEMPORAL_ADDRESS already point at ones. The command sees DATABASE_URL,
-// TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and TEMPORAL_CLI. It returns the
-// command's exit status.
+// TEMPORAL_ADDRESS already point at ones, and the local Kubernetes binaries
+// built into the cache (kubetest starts its clusters from them), so that a
+// first build happens here, once, and not inside a test's timeout. The
+// command sees DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+// TEMPORAL_CLI and STREAMSPACE_CACHE_DIR. It returns the command's exit
+// status.
 func cmdTestenv(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]
@@ -42,12 +48,19 @@ func cmdTestenv(ctx context.Context, args []string, lookup func(string) (string,
 		return 1
 	}
 
-	env := os.Environ()
+	cacheDir, err := cacheDirOr(cacheDir)
+	if err != nil {
+		return fail(err)
+	}
+	env := append(os.Environ(), "STREAMSPACE_CACHE_DIR="+cacheDir)
 	cli, err := temporalCLI(ctx, cliOverride, cacheDir, logger)
 	if err != nil {
 		return fail(err)
 	}
 	env = append(env, "TEMPORAL_CLI="+cli)
+	if _, err := kubeBinaries(ctx, cacheDir, logger); err != nil {
+		return fail(err)
+	}
 	if dbURL == "" {
 		dir, err := os.MkdirTemp("", "streamspace-testenv-")
 		if err != nil {
@@ -85,4 +98,28 @@ func cmdTestenv(ctx context.Context, args []string, lookup func(string) (string,
 	default:
 		return fail(err)
 	}
+}
+
+// cacheDirOr returns dir (STREAMSPACE_CACHE_DIR) made absolute, or the
+// default cache directory when it is "".
+func cacheDirOr(dir string) (string, error) {
+	if dir == "" {
+		return devstack.DefaultCacheDir()
+	}
+	return filepath.Abs(dir)
+}
+
+// kubeBinaries returns the local Kubernetes control plane's binaries in
+// cacheDir, building them first from deploy/k8sbins (found from the working
+// directory upwards) if any is missing: about 5 minutes on two cores, once.
+func kubeBinaries(ctx context.Context, cacheDir string, logger *slog.Logger) (kubestack.Binaries, error) {
+	// The module is needed only for a build; without one EnsureBinaries says
+	// where to run from.
+	module, _ := kubestack.FindBuildModule(".")
+	bins, err := kubestack.EnsureBinaries(ctx, cacheDir, module, logger)
+	if err != nil {
+		return bins, fmt.Errorf("local Kubernetes binaries: %w", err)
+	}
+	logger.Debug("local Kubernetes binaries ready", "dir", bins.Dir)
+	return bins, nil
 }

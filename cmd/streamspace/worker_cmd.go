@@ -45,7 +45,7 @@ func runWorker(ctx context.Context, cfg WorkerConfig, rt *runtime) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { ensureSearchAttributes(ctx, wc, rt) })
 	wg.Go(func() {
-		deps := worker.Deps{Store: &schemas.Store{Pool: rt.Pool}}
+		deps := worker.Deps{Store: &schemas.Store{Pool: rt.Pool}, Kube: rt.Kube, Quota: cfg.Sessions.Quota}
 		if err := worker.Run(ctx, rt.Temporal, cfg.Temporal.TaskQueue, deps, sdkworker.Options{}, rt.Logger); err != nil {
 			cancel(err)
 		}
@@ -55,6 +55,7 @@ func runWorker(ctx context.Context, cfg WorkerConfig, rt *runtime) error {
 			cancel(err)
 		}
 	})
+	runKube(ctx, cfg, rt, &wg, cancel)
 	if cfg.MetricsAddr != "" {
 		wg.Go(func() {
 			if err := serveMetrics(ctx, cfg.MetricsAddr, rt); err != nil {
