@@ -1,18 +1,16 @@
 package devstack
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/streamspace/enterprise/internal/localproc"
+	"github.com/streamspace/enterprise/internal/localproc/proctest"
 )
 
 // TestHelperProcess is not a test: crashingParent runs the test binary with
@@ -47,28 +45,10 @@ func TestHelperProcess(t *testing.T) {
 // "ready", and SIGKILLs the helper.
 func crashingParent(t *testing.T, mode, arg string) int {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.v=false")
-	cmd.Env = append(os.Environ(), "DEVSTACK_HELPER="+mode, "DEVSTACK_HELPER_ARG="+arg)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
+	n, err := strconv.Atoi(proctest.KillAfterReady(t, "DEVSTACK_HELPER="+mode, "DEVSTACK_HELPER_ARG="+arg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "ready ") {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		t.Fatalf("helper: %q, %v", line, err)
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "ready ")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
 	return n
 }
 

@@ -1,12 +1,10 @@
 package kubestack_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +17,7 @@ import (
 	"github.com/streamspace/enterprise/internal/kubestack"
 	"github.com/streamspace/enterprise/internal/kubestack/kubetest"
 	"github.com/streamspace/enterprise/internal/localproc"
+	"github.com/streamspace/enterprise/internal/localproc/proctest"
 )
 
 // Stop ends every process (reverse order, by PID), frees the ports and
@@ -143,25 +142,8 @@ func TestHelperProcess(t *testing.T) {
 func TestClusterDiesWithParent(t *testing.T) {
 	kubetest.Binaries(t) // build before the helper runs, not inside it
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.v=false")
-	cmd.Env = append(os.Environ(), "KUBESTACK_HELPER="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "ready ") {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		t.Fatalf("helper: %q, %v", line, err)
-	}
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
-	fields := strings.Fields(strings.TrimPrefix(line, "ready "))
+	line := proctest.KillAfterReady(t, "KUBESTACK_HELPER="+dir)
+	fields := strings.Fields(line)
 	if len(fields) != 6 {
 		t.Fatalf("helper reported %d processes: %q", len(fields), line)
 	}
