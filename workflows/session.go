@@ -317,4 +317,3 @@ func awaitCtx(ctx workflow.Context, deadline time.Duration) workflow.Context {
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
 	})
 }
-

@@ -55,9 +55,14 @@ func newSessionWorld(t *testing.T, awaitTakes ...time.Duration) *sessionWorld {
 		await = await.After(awaitTakes[0])
 	}
 	await.Return(
-		func(_ context.Context, in activities.AwaitPhaseInput) (activities.Observed, error) { return w.observe(in), nil })
+		func(_ context.Context, in activities.AwaitPhaseInput) (activities.Observed, error) {
+			return w.observe(in), nil
+		})
 	env.OnActivity(sessionActs.SetSessionResourceState, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.SetStateInput) error { w.states = append(w.states, in.State); return nil })
+		func(_ context.Context, in activities.SetStateInput) error {
+			w.states = append(w.states, in.State)
+			return nil
+		})
 	env.OnActivity(sessionActs.DeleteSessionResource, mock.Anything, mock.Anything).Return(
 		func(context.Context, string) error { w.deleted++; return nil })
 	env.OnActivity(sessionActs.TouchSession, mock.Anything, mock.Anything).Return(
