@@ -49,7 +49,16 @@ func startController(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	kube.Namespace = ns
-	c, err := New(Config{Kube: kube, Workers: 2, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	return runController(t, kube, kube)
+}
+
+// runController runs a controller with the clients of ctl (the identity
+// under test) on ctl.Namespace until the test ends; the test's own calls
+// use admin.
+func runController(t *testing.T, ctl, admin *activities.Kube) *env {
+	t.Helper()
+	ns := ctl.Namespace
+	c, err := New(Config{Kube: ctl, Workers: 2, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,10 +82,10 @@ func startController(t *testing.T) *env {
 		t.Fatalf("controller not synced: %v", err)
 	}
 	return &env{
-		t: t, ns: ns, kube: kube,
-		sessions:  kube.Dynamic.Resource(kubeapi.SessionGVR).Namespace(ns),
-		templates: kube.Dynamic.Resource(kubeapi.TemplateGVR).Namespace(ns),
-		pods:      kube.Clientset.CoreV1().Pods(ns),
+		t: t, ns: ns, kube: admin,
+		sessions:  admin.Dynamic.Resource(kubeapi.SessionGVR).Namespace(ns),
+		templates: admin.Dynamic.Resource(kubeapi.TemplateGVR).Namespace(ns),
+		pods:      admin.Clientset.CoreV1().Pods(ns),
 	}
 }
 
