@@ -1,7 +1,8 @@
 // Package deploy holds the Kubernetes manifests of StreamSpace Enterprise and
-// hands them to Go code: the CustomResourceDefinitions in crds/ and the kwok
-// configuration of the local control plane in kwok/, and the RBAC in rbac/. The Go module that builds
-// that control plane lives in k8sbins/, a separate module.
+// hands them to Go code: the CustomResourceDefinitions in crds/, the RBAC in
+// rbac/ and the kwok configuration of the local control plane in kwok/. The
+// Go module that builds that control plane lives in k8sbins/, a separate
+// module.
 package deploy
 
 import (
