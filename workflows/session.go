@@ -120,13 +120,16 @@ func (r *sessionRun) register(ctx workflow.Context) error {
 			r.changed = true
 		}
 	})
+	// accept is the Update's validator; validate runs again once the
+	// operation holds the lock (a hibernate accepted while the session
+	// starts waits for the start, then needs it Running).
 	updates := []struct {
-		name     string
-		validate func() error
-		run      func(ctx workflow.Context, reason string) error
+		name             string
+		accept, validate func() error
+		run              func(ctx workflow.Context, reason string) error
 	}{
-		{UpdateHibernate, r.canHibernate, r.hibernate},
-		{UpdateWake, r.canWake, r.wake},
+		{UpdateHibernate, r.mayHibernate, r.canHibernate, r.hibernate},
+		{UpdateWake, r.canWake, r.canWake, r.wake},
 	}
 	for _, u := range updates {
 		err := workflow.SetUpdateHandlerWithOptions(ctx, u.name,
@@ -140,7 +143,7 @@ func (r *sessionRun) register(ctx workflow.Context) error {
 				})
 				return r.st, err
 			},
-			workflow.UpdateHandlerOptions{Validator: func() error { return u.validate() }})
+			workflow.UpdateHandlerOptions{Validator: func() error { return u.accept() }})
 		if err != nil {
 			return err
 		}
@@ -186,6 +189,14 @@ func invalidTransition(format string, args ...any) error {
 
 func (r *sessionRun) canHibernate() error {
 	if r.ended || r.st.State != kubeapi.StateRunning || r.st.Phase != kubeapi.PhaseRunning {
+		return invalidTransition("only a running session can hibernate (it is %s, %s)", r.st.State, r.st.Phase)
+	}
+	return nil
+}
+
+// mayHibernate accepts a hibernate for a session that runs or is starting.
+func (r *sessionRun) mayHibernate() error {
+	if r.ended || r.st.State != kubeapi.StateRunning {
 		return invalidTransition("only a running session can hibernate (it is %s, %s)", r.st.State, r.st.Phase)
 	}
 	return nil

@@ -292,3 +292,18 @@ func TestSessionContinuesAsNew(t *testing.T) {
 	w2.env.AssertNotCalled(t, "CreateSessionResource", mock.Anything, mock.Anything)
 	require.Equal(t, []schemas.EventType{schemas.EventSessionHibernated}, w2.events()[:1])
 }
+
+func TestSessionHibernateDuringStartWaitsForRunning(t *testing.T) {
+	w := newSessionWorld(t, time.Minute) // the pod takes a minute to run
+	var hib, term updateOutcome
+	w.update(10*time.Second, UpdateHibernate, &hib)
+	w.update(time.Hour, UpdateTerminate, &term, TerminateRequest{Reason: "bye"})
+	w.env.ExecuteWorkflow(SessionLifecycle, SessionInput{SessionID: "s1"})
+
+	require.NoError(t, w.env.GetWorkflowError())
+	require.False(t, hib.rejected)
+	require.NoError(t, hib.err)
+	require.Equal(t, kubeapi.PhaseHibernated, hib.status.Phase)
+	require.Equal(t, []schemas.EventType{schemas.EventSessionUpdated, schemas.EventSessionHibernated,
+		schemas.EventSessionDeleted}, w.events())
+}
