@@ -24,6 +24,10 @@ type Deps struct {
 	Kube *activities.Kube
 	// Quota is the default per-user session quota.
 	Quota schemas.Quota
+	// Deliveries delivers events to webhooks and integrations; nil = one
+	// over Store with the defaults (public addresses only, no integration
+	// senders, no ENCRYPTION_KEY).
+	Deliveries *activities.Deliveries
 }
 
 // Register registers every workflow and activity on r.
@@ -31,6 +35,13 @@ func Register(r worker.Registry, deps Deps) {
 	r.RegisterWorkflow(workflows.DispatchEvent)
 	r.RegisterActivity(&activities.Events{Store: deps.Store})
 	r.RegisterWorkflow(workflows.SessionLifecycle)
+	deliveries := deps.Deliveries
+	if deliveries == nil {
+		deliveries = &activities.Deliveries{Store: deps.Store}
+	}
+	r.RegisterActivity(deliveries)
+	r.RegisterWorkflow(workflows.DeliverWithRetry)
+	r.RegisterWorkflow(workflows.TestDelivery)
 	if deps.Kube != nil {
 		r.RegisterActivity(&activities.Sessions{Kube: deps.Kube, Store: deps.Store, Quota: deps.Quota})
 	}

@@ -28,8 +28,11 @@ var EventTypeAttr = temporal.NewSearchAttributeKeyKeyword("StreamSpaceEventType"
 // their index types; they must be registered in the namespace before use.
 func SearchAttributes() map[string]enums.IndexedValueType {
 	return map[string]enums.IndexedValueType{
-		EventTypeAttr.GetName():   enums.INDEXED_VALUE_TYPE_KEYWORD,
-		SessionIDAttr.GetName():   enums.INDEXED_VALUE_TYPE_KEYWORD,
-		SessionUserAttr.GetName(): enums.INDEXED_VALUE_TYPE_KEYWORD,
+		EventTypeAttr.GetName():     enums.INDEXED_VALUE_TYPE_KEYWORD,
+		SessionIDAttr.GetName():     enums.INDEXED_VALUE_TYPE_KEYWORD,
+		SessionUserAttr.GetName():   enums.INDEXED_VALUE_TYPE_KEYWORD,
+		WebhookIDAttr.GetName():     enums.INDEXED_VALUE_TYPE_KEYWORD,
+		IntegrationIDAttr.GetName(): enums.INDEXED_VALUE_TYPE_KEYWORD,
+		DeliveryIDAttr.GetName():    enums.INDEXED_VALUE_TYPE_KEYWORD,
 	}
 }
