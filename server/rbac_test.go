@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 )
 
@@ -83,6 +84,28 @@ var routeTable = map[string]routeCase{
 	"PATCH /api/sessions/{id}":          {path: func(b *apiBundle) string { return "/api/sessions/" + rbacEndedSession(b) }, body: func(*apiBundle) any { return map[string]string{"state": "hibernated"} }, want: [4]int{401, 409, 404, 409}},
 	"DELETE /api/sessions/{id}":         {path: func(b *apiBundle) string { return "/api/sessions/" + rbacEndedSession(b) }, want: [4]int{401, 204, 404, 204}},
 	"POST /api/sessions/{id}/heartbeat": {path: func(b *apiBundle) string { return "/api/sessions/" + rbacLiveSession(b) + "/heartbeat" }, want: [4]int{401, 204, 404, 204}},
+	// webhooks (fixtures in server/webhooks_test.go); redeliver and test name a
+	// missing delivery and webhook: webhook_deliveries_test.go runs them
+	"POST /api/webhooks":                                         {body: func(*apiBundle) any { return webhookBody() }, want: adminOnly(201)},
+	"GET /api/webhooks":                                          {want: adminOnly(200)},
+	"GET /api/webhooks/{id}":                                     {path: rbacWebhookPath(""), want: adminOnly(200)},
+	"PATCH /api/webhooks/{id}":                                   {path: rbacWebhookPath(""), body: func(*apiBundle) any { return map[string]any{"description": "by admin"} }, want: adminOnly(200)},
+	"DELETE /api/webhooks/{id}":                                  {path: func(b *apiBundle) string { return "/api/webhooks/" + rbacNewWebhook(b) }, want: adminOnly(204)},
+	"POST /api/webhooks/{id}/rotate-secret":                      {path: rbacWebhookPath("/rotate-secret"), want: adminOnly(200)},
+	"GET /api/webhooks/{id}/deliveries":                          {path: rbacWebhookPath("/deliveries"), want: adminOnly(200)},
+	"GET /api/webhooks/{id}/deliveries/{delivery_id}":            {path: rbacDeliveryPath(""), want: adminOnly(200)},
+	"POST /api/webhooks/{id}/deliveries/{delivery_id}/redeliver": {path: rbacWebhookPath("/deliveries/" + uuid.NewString() + "/redeliver"), want: adminOnly(404)},
+	"POST /api/webhooks/{id}/test":                               {path: fixed("/api/webhooks/" + uuid.NewString() + "/test"), want: adminOnly(404)},
+	// integrations (fixtures in server/integrations_test.go); test names a
+	// missing integration: TestIntegrationSendTest runs it with a worker
+	"POST /api/integrations":                              {body: func(*apiBundle) any { return integrationBody() }, want: adminOnly(201)},
+	"GET /api/integrations":                               {want: adminOnly(200)},
+	"GET /api/integrations/{id}":                          {path: rbacIntegrationPath(""), want: adminOnly(200)},
+	"PATCH /api/integrations/{id}":                        {path: rbacIntegrationPath(""), body: func(*apiBundle) any { return map[string]any{"name": "by admin"} }, want: adminOnly(200)},
+	"DELETE /api/integrations/{id}":                       {path: func(b *apiBundle) string { return "/api/integrations/" + rbacNewIntegration(b) }, want: adminOnly(204)},
+	"POST /api/integrations/{id}/test":                    {path: fixed("/api/integrations/" + uuid.NewString() + "/test"), want: adminOnly(404)},
+	"GET /api/integrations/{id}/deliveries":               {path: rbacIntegrationPath("/deliveries"), want: adminOnly(200)},
+	"GET /api/integrations/{id}/deliveries/{delivery_id}": {path: rbacIntegrationDeliveryPath, want: adminOnly(200)},
 }
 
 func TestRouteAccess(t *testing.T) {

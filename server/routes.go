@@ -71,6 +71,10 @@ func (s *Server) routes() http.Handler {
 				s.auditRoutes(admin) // GET /api/admin/audit, /api/admin/audit/export
 				s.eventRoutes(admin) // GET /api/admin/events
 				s.nodeRoutes(admin)  // GET /api/scaling/nodes
+				// /api/webhooks and their deliveries (server/webhooks.go)
+				s.webhookRoutes(admin)
+				// /api/integrations, their test and deliveries (server/integrations.go)
+				s.integrationRoutes(admin)
 			})
 		})
 	})

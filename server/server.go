@@ -16,6 +16,8 @@ import (
 	"github.com/streamspace/enterprise/activities"
 	"github.com/streamspace/enterprise/internal/authtoken"
 	"github.com/streamspace/enterprise/internal/clientip"
+	"github.com/streamspace/enterprise/internal/safehttp"
+	"github.com/streamspace/enterprise/internal/secretbox"
 	"github.com/streamspace/enterprise/schemas"
 	"github.com/streamspace/enterprise/workflows"
 )
@@ -39,6 +41,9 @@ type Config struct {
 	EnterpriseEnabled bool
 	// Sessions configures the session API (quota and timing defaults).
 	Sessions SessionConfig
+	// WebhookRateLimit is the rate_limit_per_second of a webhook created
+	// without one (WEBHOOK_RATE_LIMIT); 0 = schemas.DefaultWebhookRateLimit.
+	WebhookRateLimit int
 }
 
 // Deps are what the handlers need.
@@ -56,6 +61,13 @@ type Deps struct {
 	// Workflows starts and updates session lifecycle runs; nil: the session
 	// routes answer 503.
 	Workflows *workflows.Client
+	// Secrets seals webhook secrets and integration configs at rest; nil
+	// (ENCRYPTION_KEY unset): the webhook and integration routes answer 503.
+	Secrets *secretbox.Box
+	// Outbound is what webhook and integration URLs are checked against
+	// (safehttp.CheckURL): https unless allowed, no private addresses
+	// outside AllowedCIDRs.
+	Outbound safehttp.Options
 }
 
 // Server is the StreamSpace HTTP API.

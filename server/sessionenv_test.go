@@ -74,7 +74,7 @@ func newSessionAPI(t *testing.T, opts sessionAPIOptions) *sessionAPI {
 	cfg := Config{MaxBodyBytes: 1 << 20, RefreshTTL: time.Hour, Sessions: opts.sessions, RateLimits: RateLimitConfig{
 		UserLimit: 100000, AdminLimit: 100000, LoginPerAccount: 100000, LoginPerIP: 100000}}
 	s := New(cfg, Deps{Logger: logger, Registry: prometheus.NewRegistry(), Store: b.store, Tokens: b.tokens,
-		Kube: kube, Workflows: wfc})
+		Kube: kube, Workflows: wfc, Secrets: webhookTestBox(t), Outbound: webhookTestOutbound})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	b.srv, b.server = srv, s
