@@ -41,9 +41,10 @@ type TemporalConfig struct {
 
 // SecurityConfig holds key material the enterprise features use.
 type SecurityConfig struct {
-	EncryptionKey        []byte // 32 bytes; seals secrets at rest
-	WebhookSigningSecret string
-	MFAIssuer            string
+	EncryptionKey          []byte   // 32 bytes; seals secrets at rest
+	PreviousEncryptionKeys [][]byte // still open what they sealed (key rotation); see secrets.go
+	WebhookSigningSecret   string
+	MFAIssuer              string
 }
 
 // SMTPConfig is the outgoing mail server for email notifications and codes.
@@ -65,6 +66,7 @@ type Common struct {
 	Sessions    SessionsConfig
 	Security    SecurityConfig
 	SMTP        SMTPConfig
+	Hub         HubConfig // config_hub.go
 }
 
 // AuthConfig is how the server signs in users and checks their tokens.
@@ -144,9 +146,10 @@ func readTemporal(e *envReader, defAddr string) TemporalConfig {
 
 func readSecurity(e *envReader) SecurityConfig {
 	return SecurityConfig{
-		EncryptionKey:        e.key("ENCRYPTION_KEY"),
-		WebhookSigningSecret: e.secret("WEBHOOK_SIGNING_SECRET", 16),
-		MFAIssuer:            e.str("MFA_ISSUER", "StreamSpace"),
+		EncryptionKey:          e.key("ENCRYPTION_KEY"),
+		PreviousEncryptionKeys: readKeyList(e, "ENCRYPTION_KEY_PREVIOUS"),
+		WebhookSigningSecret:   e.secret("WEBHOOK_SIGNING_SECRET", 16),
+		MFAIssuer:              e.str("MFA_ISSUER", "StreamSpace"),
 	}
 }
 
@@ -269,6 +272,7 @@ func readCommon(e *envReader) Common {
 		Sessions:    readSessions(e),
 		Security:    readSecurity(e),
 		SMTP:        readSMTP(e),
+		Hub:         readHub(e),
 	}
 }
 
@@ -318,6 +322,7 @@ func readDevConfig(lookup func(string) (string, bool)) (DevConfig, error) {
 		UIPort:      e.integer("TEMPORAL_UI_PORT", 8233, 1, 65535),
 		Nodes:       readDevNodes(e),
 	}
+	devHubDefaults(e, &cfg.Hub) // local webhook receivers (config_hub.go)
 	if _, ok := e.raw("TEMPORAL_ADDRESS"); !ok {
 		cfg.Temporal.Address = "" // dev starts its own, on loopback
 		if _, set := e.raw("TEMPORAL_GRPC_COMPRESSION"); !set {

@@ -99,6 +99,11 @@ func cmdDev(ctx context.Context, lookup func(string) (string, bool), stdout, std
 		logger.Info("using the Kubernetes cluster of KUBECONFIG; dev starts none", "kubeconfig", cfg.Kubeconfig, "server", kube.server)
 	}
 
+	if cfg.Security.EncryptionKey == nil {
+		if cfg.Security.EncryptionKey, err = ensureDevEncryptionKey(filepath.Join(cfg.DataDir, "encryption-key")); err != nil {
+			return err
+		}
+	}
 	if cfg.Auth.SigningKeyFile == "" && cfg.Auth.Secret == nil {
 		if cfg.Auth.SigningKeyFile, err = ensureDevSigningKey(filepath.Join(cfg.DataDir, "jwt-signing-key.pem")); err != nil {
 			return err

@@ -39,6 +39,8 @@ func TestEndToEnd(t *testing.T) {
 	sessionNS := kubetest.Namespace(t, cluster)
 	env := lookupFrom(map[string]string{
 		"KUBECONFIG":               cluster.Kubeconfig(),
+		"ENCRYPTION_KEY":           "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"WEBHOOK_ALLOWED_CIDRS":    "127.0.0.0/8",
 		"SESSION_NAMESPACE":        sessionNS,
 		"DATABASE_URL":             dbURL,
 		"TEMPORAL_ADDRESS":         testenv.TemporalAddress(t),
@@ -126,7 +128,9 @@ func TestEndToEnd(t *testing.T) {
 		"kubernetes":{"status":"ok"}}}`, body)
 
 	walkThroughIdentity(t, "http://"+addr)
+	hook := startWebhookWalkThrough(t, "http://"+addr)
 	walkThroughSessions(t, "http://"+addr, tc)
+	hook.check(t)
 
 	status, body = get("http://" + addr + "/metrics")
 	require.Equal(t, http.StatusOK, status)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -138,10 +136,7 @@ func (e *envReader) key(name string) []byte {
 	if !ok {
 		return nil
 	}
-	if b, err := hex.DecodeString(v); err == nil && len(b) == 32 {
-		return b
-	}
-	if b, err := base64.StdEncoding.DecodeString(v); err == nil && len(b) == 32 {
+	if b, ok := parseKey(v); ok {
 		return b
 	}
 	e.errs = append(e.errs, fmt.Errorf("invalid %s: must be 32 bytes as 64 hex digits or base64 "+

@@ -49,6 +49,14 @@ func runServer(ctx context.Context, cfg ServerConfig, rt *runtime) error {
 			return fmt.Errorf("OIDC: %w", err)
 		}
 	}
+	box, err := openSecretBox(cfg.Security)
+	if err != nil {
+		return err
+	}
+	if box == nil {
+		rt.Logger.Warn("ENCRYPTION_KEY is not set: the webhook and integration routes answer 503 (their secrets are sealed with it)")
+	}
+	cfg.HTTP.WebhookRateLimit = cfg.Hub.RateLimit
 	cfg.HTTP.Sessions = server.SessionConfig{DefaultQuota: cfg.Sessions.Quota, StartTimeout: cfg.Sessions.StartTimeout,
 		DefaultIdleTimeout: cfg.Sessions.IdleTimeout, DefaultMaxDuration: cfg.Sessions.MaxDuration}
 	srv := server.New(cfg.HTTP, server.Deps{
@@ -60,6 +68,8 @@ func runServer(ctx context.Context, cfg ServerConfig, rt *runtime) error {
 		Tokens:   tokens,
 		OIDC:     oidc,
 		Kube:     rt.Kube,
+		Secrets:  box,
+		Outbound: cfg.Hub.SafeHTTP(""),
 		Workflows: &workflows.Client{Temporal: rt.Temporal, Namespace: cfg.Temporal.Namespace,
 			TaskQueue: cfg.Temporal.TaskQueue},
 	})

@@ -40,12 +40,17 @@ func runWorker(ctx context.Context, cfg WorkerConfig, rt *runtime) error {
 		Config:  cfg.Relay,
 		Metrics: worker.NewRelayMetrics(rt.Metrics.Registry),
 	}
+	deliveries, err := hubDeliveries(cfg, rt)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	wg.Go(func() { ensureSearchAttributes(ctx, wc, rt) })
 	wg.Go(func() {
-		deps := worker.Deps{Store: &schemas.Store{Pool: rt.Pool}, Kube: rt.Kube, Quota: cfg.Sessions.Quota}
+		deps := worker.Deps{Store: &schemas.Store{Pool: rt.Pool}, Kube: rt.Kube, Quota: cfg.Sessions.Quota,
+			Deliveries: deliveries}
 		if err := worker.Run(ctx, rt.Temporal, cfg.Temporal.TaskQueue, deps, sdkworker.Options{}, rt.Logger); err != nil {
 			cancel(err)
 		}
