@@ -95,9 +95,8 @@ func bootstrapAdmin(ctx context.Context, store *schemas.Store, cfg AuthConfig, o
 	}
 	if generated {
 		fmt.Fprintf(out, "\nCreated the first admin %q with the one-time password\n\n    %s\n\n"+
-			"It is shown only now. Sign in and change it:\n"+
-			"  curl -s -X POST localhost:8080/api/auth/login -d '{\"username\":%q,\"password\":\"...\"}'\n\n",
-			u.Username, pw, u.Username)
+			"It is shown only now. Sign in (POST /api/auth/login) and change it (PATCH /api/me).\n\n",
+			u.Username, pw)
 	} else {
 		fmt.Fprintf(out, "Created the first admin %q with the password from BOOTSTRAP_ADMIN_PASSWORD.\n", u.Username)
 	}
