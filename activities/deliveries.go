@@ -265,10 +265,10 @@ func (a *Deliveries) AttemptDeliveries(ctx context.Context, in AttemptsInput) ([
 		wg.Go(func() { results[i], records[i], errs[i] = a.attempt(ctx, job, at, admitted[i]) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
 
+	// Record what was sent even if another attempt of the batch failed: a
+	// retry of the batch then answers those from the record instead of
+	// sending them again.
 	var toRecord []schemas.DeliveryAttempt
 	var recIdx []int
 	for i, r := range records {
@@ -294,6 +294,9 @@ func (a *Deliveries) AttemptDeliveries(ctx context.Context, in AttemptsInput) ([
 				results[i].Record = records[i]
 			}
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 
 	// After the record, so failing_since includes this attempt.

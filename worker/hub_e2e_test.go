@@ -14,7 +14,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -91,12 +90,8 @@ func (s *hubStack) runWorker() (stop func()) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	done := make(chan struct{})
 	go func() {
-		opts := sdkworker.Options{}
-		if n, _ := strconv.Atoi(os.Getenv("HUB_WFT_POLLERS")); n > 0 {
-			opts.MaxConcurrentWorkflowTaskPollers = n
-		}
 		_ = worker.Run(ctx, s.temporal, s.taskQueue, worker.Deps{Store: s.store, Deliveries: hubDeliveries(s.store, s.box)},
-			opts, slog.New(slog.DiscardHandler))
+			sdkworker.Options{}, slog.New(slog.DiscardHandler))
 		close(done)
 	}()
 	return func() { cancel(); <-done }
@@ -291,7 +286,9 @@ func TestDeliveryCrashSafety(t *testing.T) {
 	t.Parallel()
 	s := newHubStack(t)
 	rv := newDedupReceiver(t, true)
-	s.webhook(rv.URL, []int{4}, 1000)
+	// 12 s (±10%) between the attempts: long enough for every first attempt
+	// to be made before the first retry is due, even on a busy machine.
+	s.webhook(rv.URL, []int{12}, 1000)
 
 	kill := s.startWorkerProcess()
 	const n = 20
@@ -302,7 +299,7 @@ func TestDeliveryCrashSafety(t *testing.T) {
 	total, distinct := rv.counts()
 	require.Equal(t, n, total)
 	require.Equal(t, n, distinct)
-	kill() // while every delivery waits on its timer (about 4 s)
+	kill() // while every delivery waits on its timer
 
 	// The retry runs exist and wait, with nothing polling for them.
 	var ids []string
