@@ -318,25 +318,11 @@ func (s *Server) listIntegrationDeliveries(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	q, err := parseAdminListQuery(r, "state", "event_type", "since", "limit", "cursor")
+	f, err := deliveryFilterFrom(r)
 	if err != nil {
 		return err
 	}
-	f := schemas.DeliveryFilter{IntegrationID: &in.ID, Cursor: q.Get("cursor")}
-	switch f.State = q.Get("state"); f.State {
-	case "", schemas.DeliveryPending, schemas.DeliverySucceeded, schemas.DeliveryRetrying, schemas.DeliveryFailed:
-	default:
-		return fieldError("state", "must be pending, succeeded, retrying or failed")
-	}
-	if f.EventType = q.Get("event_type"); f.EventType != "" && (len(f.EventType) > 64 || !eventTypePattern.MatchString(f.EventType)) {
-		return fieldError("event_type", fmt.Sprintf("%q is not an event type, such as session.created", f.EventType))
-	}
-	if f.Since, err = q.time("since"); err != nil {
-		return err
-	}
-	if f.Limit, err = q.limit(); err != nil {
-		return err
-	}
+	f.IntegrationID = &in.ID
 	list, next, err := s.deps.Store.ListDeliveries(r.Context(), f)
 	if errors.Is(err, schemas.ErrInvalidCursor) {
 		return errBadCursor()

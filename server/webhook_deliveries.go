@@ -75,25 +75,11 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	q, err := parseAdminListQuery(r, "state", "event_type", "since", "limit", "cursor")
+	f, err := deliveryFilterFrom(r)
 	if err != nil {
 		return err
 	}
-	f := schemas.DeliveryFilter{WebhookID: &webhookID, Cursor: q.Get("cursor")}
-	switch f.State = q.Get("state"); f.State {
-	case "", schemas.DeliveryPending, schemas.DeliverySucceeded, schemas.DeliveryRetrying, schemas.DeliveryFailed:
-	default:
-		return fieldError("state", "must be pending, succeeded, retrying or failed")
-	}
-	if f.EventType = q.Get("event_type"); f.EventType != "" && (len(f.EventType) > 64 || !eventTypePattern.MatchString(f.EventType)) {
-		return fieldError("event_type", fmt.Sprintf("%q is not an event type, such as session.created", f.EventType))
-	}
-	if f.Since, err = q.time("since"); err != nil {
-		return err
-	}
-	if f.Limit, err = q.limit(); err != nil {
-		return err
-	}
+	f.WebhookID = &webhookID
 	list, next, err := s.deps.Store.ListDeliveries(r.Context(), f)
 	if errors.Is(err, schemas.ErrInvalidCursor) {
 		return errBadCursor()
@@ -107,6 +93,31 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) e
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// deliveryFilterFrom reads the query of a delivery listing (a webhook's or
+// an integration's): ?state= ?event_type= ?since= ?limit= ?cursor=.
+func deliveryFilterFrom(r *http.Request) (schemas.DeliveryFilter, error) {
+	q, err := parseAdminListQuery(r, "state", "event_type", "since", "limit", "cursor")
+	if err != nil {
+		return schemas.DeliveryFilter{}, err
+	}
+	f := schemas.DeliveryFilter{Cursor: q.Get("cursor")}
+	switch f.State = q.Get("state"); f.State {
+	case "", schemas.DeliveryPending, schemas.DeliverySucceeded, schemas.DeliveryRetrying, schemas.DeliveryFailed:
+	default:
+		return f, fieldError("state", "must be pending, succeeded, retrying or failed")
+	}
+	if f.EventType = q.Get("event_type"); f.EventType != "" && (len(f.EventType) > 64 || !eventTypePattern.MatchString(f.EventType)) {
+		return f, fieldError("event_type", fmt.Sprintf("%q is not an event type, such as session.created", f.EventType))
+	}
+	if f.Since, err = q.time("since"); err != nil {
+		return f, err
+	}
+	if f.Limit, err = q.limit(); err != nil {
+		return f, err
+	}
+	return f, nil
 }
 
 func (s *Server) getWebhookDelivery(w http.ResponseWriter, r *http.Request) error {
