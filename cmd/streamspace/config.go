@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/streamspace/enterprise/activities/notify"
 	"github.com/streamspace/enterprise/internal/clientip"
 	"github.com/streamspace/enterprise/server"
 	"github.com/streamspace/enterprise/worker"
@@ -47,15 +48,9 @@ type SecurityConfig struct {
 	MFAIssuer              string
 }
 
-// SMTPConfig is the outgoing mail server for email notifications and codes.
-type SMTPConfig struct {
-	Host     string
-	Port     int
-	Username string
-	Password string
-	From     string
-	TLS      string // starttls | tls | none
-}
+// SMTPConfig is the outgoing mail server for email notifications and codes
+// (SMTP_*), the type the email sender takes.
+type SMTPConfig = notify.SMTPConfig
 
 // Common is the configuration every long-running process shares.
 type Common struct {

@@ -122,15 +122,15 @@ func BenchmarkSessionStart200(b *testing.B) {
 
 		began := time.Now()
 		ids := make(chan string, sessions)
-		todo := make(chan struct{}, sessions)
+		queue := make(chan struct{}, sessions)
 		for range sessions {
-			todo <- struct{}{}
+			queue <- struct{}{}
 		}
-		close(todo)
+		close(queue)
 		var wg sync.WaitGroup
 		for range clients {
 			wg.Go(func() {
-				for range todo {
+				for range queue {
 					t0 := time.Now()
 					status, body := c.do("POST", "/api/sessions", `{"template":"desktop"}`)
 					if status != http.StatusAccepted {

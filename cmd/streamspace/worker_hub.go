@@ -21,7 +21,7 @@ func hubDeliveries(cfg WorkerConfig, rt *runtime) (*activities.Deliveries, error
 	d := &activities.Deliveries{
 		Store:   &schemas.Store{Pool: rt.Pool},
 		HTTP:    safehttp.NewClient(cfg.Hub.SafeHTTP(userAgent)),
-		Senders: notify.Senders(notify.Deps{HTTP: safehttp.NewClient(cfg.Hub.SafeHTTP("StreamSpace/" + version())), SMTP: notify.SMTPConfig(cfg.SMTP)}),
+		Senders: notify.Senders(notify.Deps{HTTP: safehttp.NewClient(cfg.Hub.SafeHTTP("StreamSpace/" + version())), SMTP: cfg.SMTP}),
 		Rate: schemas.NewRateCounter(rt.Pool, schemas.RateCounterOptions{Timeout: 2 * time.Second,
 			Logger: rt.Logger.With("component", "delivery-rate-limit")}),
 		UserAgent:               userAgent,
