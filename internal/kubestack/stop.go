@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/streamspace/enterprise/internal/localproc"
 )
 
 // watchExits closes Exited when any component ends.
@@ -20,7 +22,10 @@ func (c *Cluster) watchExits() {
 			}
 			c.exitOnce.Do(func() {
 				c.exitReason = fmt.Sprintf("%s (pid %d) exited: %v; see %s", p.name, p.Pid(), p.Err(), p.logPath)
-				c.logger.Error("local Kubernetes component exited", "component", p.name, "err", p.Err(), "log", p.logPath)
+				// The log goes with a temporary RunDir: keep its end in the
+				// report, so a failed test run says why.
+				c.logger.Error("local Kubernetes component exited", "component", p.name, "err", p.Err(), "log", p.logPath,
+					"log_tail", localproc.ReadTail(p.logPath, 2048))
 				close(c.exited)
 			})
 		}()
