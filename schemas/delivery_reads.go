@@ -76,22 +76,8 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Deliver
 		}
 		q += ` AND (created_at, id) < (` + arg(c.CreatedAt) + `, ` + arg(c.ID) + `)`
 	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ` + arg(limit+1)
-	rows, err := s.Pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("list deliveries: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) { return scanDeliveryRead(r) })
-	if err != nil {
-		return nil, "", fmt.Errorf("list deliveries: %w", err)
-	}
-	next := ""
-	if len(list) > limit {
-		list = list[:limit]
-		last := list[limit-1]
-		next = timeIDCursor{CreatedAt: last.CreatedAt, ID: last.ID}.encode(deliveryCursorPrefix)
-	}
-	return list, next, nil
+	return newestFirst(ctx, s.Pool, "list deliveries", q, args, limit, scanDeliveryRead,
+		func(r Delivery) timeIDCursor { return timeIDCursor{CreatedAt: r.CreatedAt, ID: r.ID} }, deliveryCursorPrefix)
 }
 
 // ReadDelivery reads one delivery and all its attempts, oldest first;

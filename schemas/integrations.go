@@ -138,22 +138,8 @@ func (s *Store) ListIntegrations(ctx context.Context, f IntegrationFilter) ([]In
 		}
 		q += ` AND (created_at, id) < (` + arg(c.CreatedAt) + `, ` + arg(c.ID) + `)`
 	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ` + arg(limit+1)
-	rows, err := s.Pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("list integrations: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Integration, error) { return scanIntegration(r) })
-	if err != nil {
-		return nil, "", fmt.Errorf("list integrations: %w", err)
-	}
-	next := ""
-	if len(list) > limit {
-		list = list[:limit]
-		last := list[limit-1]
-		next = timeIDCursor{CreatedAt: last.CreatedAt, ID: last.ID}.encode(integrationCursorPrefix)
-	}
-	return list, next, nil
+	return newestFirst(ctx, s.Pool, "list integrations", q, args, limit, scanIntegration,
+		func(r Integration) timeIDCursor { return timeIDCursor{CreatedAt: r.CreatedAt, ID: r.ID} }, integrationCursorPrefix)
 }
 
 // EnabledIntegrationsFor lists every enabled integration subscribed to

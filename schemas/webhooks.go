@@ -2,12 +2,8 @@ package schemas
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -171,55 +167,6 @@ func (s *Store) ListWebhooks(ctx context.Context, f WebhookFilter) ([]Webhook, s
 		}
 		q += ` AND (created_at, id) < (` + arg(c.CreatedAt) + `, ` + arg(c.ID) + `)`
 	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ` + arg(limit+1)
-	rows, err := s.Pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("list webhooks: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Webhook, error) { return scanWebhook(r) })
-	if err != nil {
-		return nil, "", fmt.Errorf("list webhooks: %w", err)
-	}
-	next := ""
-	if len(list) > limit {
-		list = list[:limit]
-		last := list[limit-1]
-		next = timeIDCursor{CreatedAt: last.CreatedAt, ID: last.ID}.encode(webhookCursorPrefix)
-	}
-	return list, next, nil
-}
-
-// timeIDCursor continues a listing ordered by (created_at, id) descending
-// after the row it names. The prefix keeps one listing's cursors out of
-// another's.
-type timeIDCursor struct {
-	CreatedAt time.Time
-	ID        uuid.UUID
-}
-
-const (
-	webhookCursorPrefix  = "w1."
-	deliveryCursorPrefix = "d1."
-)
-
-func (c timeIDCursor) encode(prefix string) string {
-	raw := fmt.Sprintf("%s%d.%s", prefix, c.CreatedAt.UnixMicro(), c.ID)
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
-}
-
-func decodeTimeIDCursor(prefix, s string) (timeIDCursor, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || !strings.HasPrefix(string(raw), prefix) {
-		return timeIDCursor{}, ErrInvalidCursor
-	}
-	micros, idText, ok := strings.Cut(strings.TrimPrefix(string(raw), prefix), ".")
-	us, err := strconv.ParseInt(micros, 10, 64)
-	if !ok || err != nil {
-		return timeIDCursor{}, ErrInvalidCursor
-	}
-	id, err := uuid.Parse(idText)
-	if err != nil {
-		return timeIDCursor{}, ErrInvalidCursor
-	}
-	return timeIDCursor{CreatedAt: time.UnixMicro(us).UTC(), ID: id}, nil
+	return newestFirst(ctx, s.Pool, "list webhooks", q, args, limit, scanWebhook,
+		func(r Webhook) timeIDCursor { return timeIDCursor{CreatedAt: r.CreatedAt, ID: r.ID} }, webhookCursorPrefix)
 }
