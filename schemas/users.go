@@ -28,15 +28,26 @@ type User struct {
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 	LastLoginAt  *time.Time
+	// FailedLogins counts consecutive failed logins (password or MFA);
+	// LockedUntil is set when they reach LockoutThreshold.
+	FailedLogins int
+	LockedUntil  *time.Time
+	// MFAEnabled is true while the user has a verified MFA method.
+	MFAEnabled bool
 }
 
+// Locked reports whether the account is locked at now.
+func (u User) Locked(now time.Time) bool { return u.LockedUntil != nil && now.Before(*u.LockedUntil) }
+
 const userColumns = `id, username, coalesce(email, ''), display_name, role, active, coalesce(password_hash, ''),
-	coalesce(oidc_issuer, ''), coalesce(oidc_subject, ''), created_at, updated_at, last_login_at`
+	coalesce(oidc_issuer, ''), coalesce(oidc_subject, ''), created_at, updated_at, last_login_at,
+	failed_logins, locked_until, mfa_enabled`
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
 	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.DisplayName, &u.Role, &u.Active, &u.PasswordHash,
-		&u.OIDCIssuer, &u.OIDCSubject, &u.CreatedAt, &u.UpdatedAt, &u.LastLoginAt)
+		&u.OIDCIssuer, &u.OIDCSubject, &u.CreatedAt, &u.UpdatedAt, &u.LastLoginAt,
+		&u.FailedLogins, &u.LockedUntil, &u.MFAEnabled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
