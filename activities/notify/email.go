@@ -7,31 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"net"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/wneessen/go-mail"
 )
-
-// SMTP TLS modes (SMTP_TLS).
-const (
-	SMTPStartTLS = "starttls" // STARTTLS required (default; port 587)
-	SMTPTLS      = "tls"      // implicit TLS (port 465)
-	SMTPNoTLS    = "none"     // plain SMTP (port 25); credentials only to localhost
-)
-
-const smtpTimeout = 15 * time.Second // like an HTTP attempt
-
-// ValidSMTPTLS reports whether s is an SMTP_TLS mode ("" = starttls).
-func ValidSMTPTLS(s string) bool {
-	switch s {
-	case "", SMTPStartTLS, SMTPTLS, SMTPNoTLS:
-		return true
-	}
-	return false
-}
 
 // sendEmail mails the event to the config's recipients through d.SMTP, as
 // text and HTML alternatives. The Message-ID derives from the delivery id,
@@ -45,57 +24,20 @@ func (d Deps) sendEmail(ctx context.Context, config json.RawMessage, ev Event) (
 		return Result{Permanent: true}, fmt.Errorf("email: %w", err)
 	}
 	s := d.SMTP
-	if s.Host == "" || s.From == "" {
-		return Result{Permanent: true}, errors.New("email: SMTP is not configured (SMTP_HOST and SMTP_FROM are required)")
-	}
-	if !ValidSMTPTLS(s.TLS) {
-		return Result{Permanent: true}, fmt.Errorf("email: SMTP_TLS %q is not starttls, tls or none", s.TLS)
+	red := newRedactor(s.Password, redacted)
+	client, addr, err := smtpClient(s)
+	if err != nil {
+		return Result{Permanent: true}, scrubbed(red, "email: ", err)
 	}
 	m := Render(ev)
 	subject := oneLine(orElse(c.SubjectPrefix, defaultSubjectPref) + " " + m.Title)
 	text, html := emailBodies(m, ev)
 
-	port := s.Port
-	scheme := "smtp"
-	opts := []mail.Option{mail.WithTimeout(smtpTimeout)}
-	switch s.TLS {
-	case SMTPTLS:
-		scheme = "smtps"
-		opts = append(opts, mail.WithSSL())
-		if port == 0 {
-			port = 465
-		}
-	case SMTPNoTLS:
-		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
-		if port == 0 {
-			port = 25
-		}
-	default:
-		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
-		if port == 0 {
-			port = 587
-		}
-	}
-	opts = append(opts, mail.WithPort(port))
-	if s.Username != "" {
-		opts = append(opts, mail.WithUsername(s.Username), mail.WithPassword(s.Password))
-		if s.TLS == SMTPNoTLS {
-			// Without TLS the password may only go where it cannot be read:
-			// PLAIN and LOGIN are refused except to localhost.
-			opts = append(opts, mail.WithOpportunisticSMTPAuth(mail.SMTPAuthSCRAMSHA256, mail.SMTPAuthSCRAMSHA1,
-				mail.SMTPAuthCramMD5, mail.SMTPAuthPlain, mail.SMTPAuthLogin))
-		} else {
-			opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover))
-		}
-	}
-
 	res := Result{
-		RequestURL:     scheme + "://" + net.JoinHostPort(s.Host, strconv.Itoa(port)),
+		RequestURL:     addr,
 		RequestHeaders: map[string]string{"From": s.From, "To": strings.Join(c.To, ", "), "Subject": subject},
 		RequestBody:    excerpt([]byte(text)),
 	}
-	red := newRedactor(s.Password, redacted)
-
 	msg := mail.NewMsg()
 	if err := msg.From(s.From); err != nil {
 		return Result{Permanent: true}, fmt.Errorf("email: SMTP_FROM: %w", err)
@@ -116,10 +58,6 @@ func (d Deps) sendEmail(ctx context.Context, config json.RawMessage, ev Event) (
 	msg.SetBodyString(mail.TypeTextPlain, text)
 	msg.AddAlternativeString(mail.TypeTextHTML, html)
 
-	client, err := mail.NewClient(s.Host, opts...)
-	if err != nil {
-		return Result{Permanent: true}, scrubbed(red, "email: ", err)
-	}
 	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
 		var se *mail.SendError
 		if errors.As(err, &se) {

@@ -1,0 +1,148 @@
+package mfa
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"strings"
+	"time"
+
+	"github.com/boombuler/barcode/qr"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/hotp"
+	"github.com/pquerna/otp/totp"
+)
+
+// NewTOTP makes a TOTP key for account at issuer: a fresh 160-bit random
+// secret, SHA-1, 6 digits, 30 s steps. The key's Secret() (base32) is what
+// must be stored, sealed; its URL() is the otpauth URI for the QR code.
+func NewTOTP(issuer, account string) (*otp.Key, error) {
+	key, err := totp.Generate(totp.GenerateOpts{
+		Issuer:      issuer,
+		AccountName: account,
+		Period:      TOTPPeriod,
+		SecretSize:  TOTPSecretSize,
+		Digits:      otp.DigitsSix,
+		Algorithm:   otp.AlgorithmSHA1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("totp: %w", err)
+	}
+	return key, nil
+}
+
+// TOTPURI is the otpauth:// URI of key, what an authenticator app scans.
+func TOTPURI(key *otp.Key) string { return key.URL() }
+
+// TOTPStep is the RFC 6238 time step of t: Unix time / 30 s.
+func TOTPStep(t time.Time) int64 { return floorDiv(t.Unix(), TOTPPeriod) }
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// MatchTOTP checks code against the base32 secret at time now. It accepts
+// the current step and TOTPSkew steps either side, and returns the step the
+// code belongs to. A code is usable once: the caller must refuse a match
+// whose step is not after the last step it accepted for the user (RFC 6238
+// section 5.2, NIST SP 800-63B), and then store the new step.
+//
+// The code must be exactly 6 digits; spaces (apps show "123 456") are
+// ignored. Every step of the window is computed and compared in constant
+// time, so the answer time does not tell which step matched. If two steps
+// match (a 1 in 10^6 coincidence) the later one is returned, so a replay
+// check errs towards refusing.
+func MatchTOTP(secret, code string, now time.Time) (step int64, ok bool) {
+	code = strings.ReplaceAll(code, " ", "")
+	if !allDigits(code, TOTPDigits) {
+		return 0, false
+	}
+	cur := TOTPStep(now)
+	matched := false
+	for s := cur - TOTPSkew; s <= cur+TOTPSkew; s++ {
+		if s < 0 {
+			continue
+		}
+		want, err := hotp.GenerateCodeCustom(secret, uint64(s), hotp.ValidateOpts{
+			Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1,
+		})
+		if err != nil { // not base32: nothing matches
+			return 0, false
+		}
+		if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			step, matched = s, true
+		}
+	}
+	if !matched {
+		return 0, false
+	}
+	return step, true
+}
+
+// allDigits reports whether s is exactly n ASCII digits.
+func allDigits(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// QR code image bounds for QRPNG.
+const (
+	QRMinSize = 64
+	QRMaxSize = 2048
+	qrQuiet   = 4 // modules of white border the QR standard asks for
+)
+
+// QRPNG renders uri (an otpauth URI) as a size x size PNG QR code, black on
+// white, with error correction level M and the 4-module quiet zone scanners
+// need. Modules are whole pixels, so the code stays sharp; the rest of the
+// image is white margin.
+func QRPNG(uri string, size int) ([]byte, error) {
+	if size < QRMinSize || size > QRMaxSize {
+		return nil, fmt.Errorf("qr: size %d is not within %d..%d", size, QRMinSize, QRMaxSize)
+	}
+	code, err := qr.Encode(uri, qr.M, qr.Auto)
+	if err != nil {
+		return nil, fmt.Errorf("qr: %w", err)
+	}
+	n := code.Bounds().Dx() // one pixel per module
+	scale := size / (n + 2*qrQuiet)
+	if scale < 1 {
+		return nil, errors.New("qr: the image is too small for this URI")
+	}
+	offset := (size - n*scale) / 2
+	img := image.NewPaletted(image.Rect(0, 0, size, size), color.Palette{color.White, color.Black})
+	origin := code.Bounds().Min
+	for y := 0; y < n; y++ {
+		for x := 0; x < n; x++ {
+			if r, _, _, _ := code.At(origin.X+x, origin.Y+y).RGBA(); r != 0 {
+				continue // white module
+			}
+			for py := 0; py < scale; py++ {
+				row := img.Pix[(offset+y*scale+py)*img.Stride:]
+				for px := 0; px < scale; px++ {
+					row[offset+x*scale+px] = 1
+				}
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, fmt.Errorf("qr: %w", err)
+	}
+	return buf.Bytes(), nil
+}
