@@ -2,6 +2,7 @@ package mfa
 
 import (
 	"bytes"
+	"encoding/base32"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -37,6 +38,27 @@ func NewTOTP(issuer, account string) (*otp.Key, error) {
 
 // TOTPURI is the otpauth:// URI of key, what an authenticator app scans.
 func TOTPURI(key *otp.Key) string { return key.URL() }
+
+// TOTPURIFor is the otpauth:// URI of a stored base32 secret, the same one
+// NewTOTP's key gave (for showing the QR code again during setup).
+func TOTPURIFor(issuer, account, secret string) (string, error) {
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(secret))
+	if err != nil {
+		return "", fmt.Errorf("totp: secret is not base32: %w", err)
+	}
+	key, err := totp.Generate(totp.GenerateOpts{
+		Issuer:      issuer,
+		AccountName: account,
+		Period:      TOTPPeriod,
+		Secret:      raw,
+		Digits:      otp.DigitsSix,
+		Algorithm:   otp.AlgorithmSHA1,
+	})
+	if err != nil {
+		return "", fmt.Errorf("totp: %w", err)
+	}
+	return key.URL(), nil
+}
 
 // TOTPStep is the RFC 6238 time step of t: Unix time / 30 s.
 func TOTPStep(t time.Time) int64 { return floorDiv(t.Unix(), TOTPPeriod) }

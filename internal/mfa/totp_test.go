@@ -234,3 +234,13 @@ func abs(x int) int {
 	}
 	return x
 }
+
+func TestTOTPURIForRebuildsTheSetupURI(t *testing.T) {
+	key, err := NewTOTP("Acme Streams", "alice@example.com")
+	require.NoError(t, err)
+	uri, err := TOTPURIFor("Acme Streams", "alice@example.com", key.Secret())
+	require.NoError(t, err)
+	require.Equal(t, key.URL(), uri)
+	_, err = TOTPURIFor("Acme", "a", "not base32!")
+	require.Error(t, err)
+}
