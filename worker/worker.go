@@ -42,6 +42,8 @@ func Register(r worker.Registry, deps Deps) {
 	r.RegisterActivity(deliveries)
 	r.RegisterWorkflow(workflows.DeliverWithRetry)
 	r.RegisterWorkflow(workflows.TestDelivery)
+	r.RegisterWorkflow(workflows.IPGrant)
+	r.RegisterActivity(&activities.IPGrants{Store: deps.Store})
 	if deps.Kube != nil {
 		r.RegisterActivity(&activities.Sessions{Kube: deps.Kube, Store: deps.Store, Quota: deps.Quota})
 	}
