@@ -49,6 +49,14 @@ const testPassword = "correct horse battery staple"
 
 func newAPI(t testing.TB, mutate ...func(*Config)) *apiBundle {
 	t.Helper()
+	return newAPIDeps(t, nil, mutate...)
+}
+
+// newAPIDeps is newAPI with the server's Deps adjusted by deps (when not
+// nil) before the server is built: a client-IP resolver that trusts the
+// loopback proxy, an encryption key, SMS and mail senders…
+func newAPIDeps(t testing.TB, deps func(*Deps), mutate ...func(*Config)) *apiBundle {
+	t.Helper()
 	pool := testenv.DB(t)
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
@@ -63,12 +71,16 @@ func newAPI(t testing.TB, mutate ...func(*Config)) *apiBundle {
 		m(&cfg)
 	}
 	store := &schemas.Store{Pool: pool}
-	s := New(cfg, Deps{
+	d := Deps{
 		Logger:   slog.New(slog.DiscardHandler),
 		Registry: prometheus.NewRegistry(),
 		Store:    store,
 		Tokens:   tokens,
-	})
+	}
+	if deps != nil {
+		deps(&d)
+	}
+	s := New(cfg, d)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	b := &apiBundle{t: t, srv: srv, server: s, store: store, tokens: tokens, tokenKey: key}

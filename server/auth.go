@@ -88,6 +88,9 @@ func (s *Server) requireRole(role Role) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, ok := principalFrom(r.Context())
 			if !ok || p.Role != role {
+				if ok && role == RoleAdmin {
+					s.noteAdminRefusal(r, p) // repeated refusals raise an alert (security_signals.go)
+				}
 				writeError(w, r, s.deps.Logger, Errorf(CodeForbidden, "this operation needs the %s role", role))
 				return
 			}

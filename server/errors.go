@@ -27,6 +27,22 @@ const (
 	CodeRateLimited      Code = "RATE_LIMITED"
 	CodeUnavailable      Code = "UNAVAILABLE"
 	CodeInternal         Code = "INTERNAL"
+	// CodeIPNotAllowed: the request's client address is outside the IP
+	// allowlist that applies to the caller (details: client_ip).
+	CodeIPNotAllowed Code = "IP_NOT_ALLOWED"
+	// CodeLockoutRisk: an allowlist change would refuse the caller's own
+	// current address; repeat it with force to apply it anyway (details:
+	// client_ip, reason).
+	CodeLockoutRisk Code = "LOCKOUT_RISK"
+	// CodeAccountLocked: too many failed sign-ins in a row; the account is
+	// locked until details.locked_until (or an admin clears it).
+	CodeAccountLocked Code = "ACCOUNT_LOCKED"
+	// CodeMFARequired: the change needs a fresh MFA code, and none (or a
+	// wrong one) came with it.
+	CodeMFARequired Code = "MFA_REQUIRED"
+	// CodeMFAEnrollmentRequired: an MFA policy covers the caller, who must
+	// set up a method before anything else.
+	CodeMFAEnrollmentRequired Code = "MFA_ENROLLMENT_REQUIRED"
 )
 
 // statusOf is the one table from error code to HTTP status.
@@ -36,13 +52,13 @@ func statusOf(c Code) int {
 		return http.StatusBadRequest
 	case CodeUnauthorized:
 		return http.StatusUnauthorized
-	case CodeForbidden:
+	case CodeForbidden, CodeIPNotAllowed, CodeAccountLocked, CodeMFARequired, CodeMFAEnrollmentRequired:
 		return http.StatusForbidden
 	case CodeNotFound:
 		return http.StatusNotFound
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case CodeConflict, CodeQuotaExceeded:
+	case CodeConflict, CodeQuotaExceeded, CodeLockoutRisk:
 		return http.StatusConflict
 	case CodePayloadTooLarge:
 		return http.StatusRequestEntityTooLarge

@@ -106,6 +106,35 @@ var routeTable = map[string]routeCase{
 	"POST /api/integrations/{id}/test":                    {path: fixed("/api/integrations/" + uuid.NewString() + "/test"), want: adminOnly(404)},
 	"GET /api/integrations/{id}/deliveries":               {path: rbacIntegrationPath("/deliveries"), want: adminOnly(200)},
 	"GET /api/integrations/{id}/deliveries/{delivery_id}": {path: rbacIntegrationDeliveryPath, want: adminOnly(200)},
+	// security alerts (fixtures in server/security_alerts_test.go): the
+	// user's own alert; another user gets 404, as for a missing one
+	"GET /api/security/alerts":                   {want: signedIn(200)},
+	"GET /api/security/alerts/{id}":              {path: rbacAlertPath(""), want: [4]int{401, 200, 404, 200}},
+	"POST /api/security/alerts/{id}/acknowledge": {path: rbacAlertPath("/acknowledge"), want: [4]int{401, 200, 404, 200}},
+	"POST /api/security/alerts/{id}/resolve":     {path: rbacNewAlertPath("/resolve"), body: func(*apiBundle) any { return map[string]string{"note": "checked"} }, want: adminOnly(200)},
+	// IP allowlist (fixtures in server/ip_allowlist_test.go): each create
+	// adds the caller's own entry, covering the test client; the others use
+	// disabled entries of the user's, which restrict nobody
+	"POST /api/security/ip-whitelist":        {body: func(*apiBundle) any { return map[string]any{"ip_address": "127.0.0.0/8"} }, want: signedIn(201)},
+	"GET /api/security/ip-whitelist":         {want: signedIn(200)},
+	"GET /api/security/ip-whitelist/{id}":    {path: rbacIPEntryPath, want: [4]int{401, 200, 404, 200}},
+	"PATCH /api/security/ip-whitelist/{id}":  {path: rbacIPEntryPath, body: func(*apiBundle) any { return map[string]any{"description": "changed"} }, want: [4]int{401, 200, 404, 200}},
+	"DELETE /api/security/ip-whitelist/{id}": {path: func(b *apiBundle) string { return entryPath(rbacNewIPEntry(b)) }, want: [4]int{401, 204, 404, 204}},
+	// MFA: the second login step needs a live mfa_token; the method routes
+	// act on the caller's own methods only (an unverified TOTP method of
+	// alice's: everyone else, admins included, gets 404)
+	"POST /api/auth/mfa":                             {body: func(*apiBundle) any { return map[string]string{"mfa_token": "x", "method": "totp", "code": "123456"} }, want: all(401)},
+	"POST /api/auth/mfa/send":                        {body: func(*apiBundle) any { return map[string]string{"mfa_token": "x", "method": "sms"} }, want: all(401)},
+	"GET /api/security/mfa":                          {want: signedIn(200)},
+	"POST /api/security/mfa/setup":                   {body: func(*apiBundle) any { return map[string]string{"type": "totp"} }, want: signedIn(201)},
+	"GET /api/security/mfa/{id}/qr.png":              {path: rbacMFAPath("/qr.png"), want: [4]int{401, 200, 404, 404}},
+	"POST /api/security/mfa/{id}/send":               {path: rbacMFAPath("/send"), want: [4]int{401, 400, 404, 404}}, // TOTP has no codes to send
+	"POST /api/security/mfa/{id}/verify":             {path: rbacMFAPath("/verify"), body: func(*apiBundle) any { return map[string]string{"code": "000000"} }, want: [4]int{401, 400, 404, 404}},
+	"DELETE /api/security/mfa/{id}":                  {path: rbacMFAPath(""), want: [4]int{401, 204, 404, 404}},
+	"POST /api/security/mfa/backup-codes/regenerate": {body: func(*apiBundle) any { return map[string]string{"code": "123456"} }, want: signedIn(409)}, // no MFA yet
+	"GET /api/admin/security/policy":                 {want: adminOnly(200)},
+	"PUT /api/admin/security/policy":                 {body: func(*apiBundle) any { return map[string]string{"mfa_required": "off"} }, want: adminOnly(200)},
+	"DELETE /api/admin/users/{id}/lock":              {path: func(b *apiBundle) string { return "/api/admin/users/" + freshUser(b) + "/lock" }, want: adminOnly(204)},
 }
 
 func TestRouteAccess(t *testing.T) {

@@ -38,9 +38,14 @@ func (s *Server) routes() http.Handler {
 		api.With(s.rateLimits.API).Post("/api/auth/login", h(s.login))
 		api.With(s.rateLimits.API).Post("/api/auth/refresh", h(s.refresh))
 		api.With(s.rateLimits.API).Post("/api/auth/logout", h(s.logout))
+		api.With(s.rateLimits.API).Post("/api/auth/mfa", h(s.loginMFA))          // the second step (auth_mfa.go)
+		api.With(s.rateLimits.API).Post("/api/auth/mfa/send", h(s.loginMFASend)) // an SMS or email code for it
 
 		api.Group(func(user chi.Router) {
-			user.Use(s.authenticate, s.rateLimits.API) // limits per user, by role
+			// the IP allowlist right after authentication, then limits per user,
+			// by role; users an MFA policy covers must enrol before anything
+			// but /api/me and /api/security/mfa (security_policy.go)
+			user.Use(s.authenticate, s.enforceIPAllowlist, s.rateLimits.API, s.requireMFAEnrollment)
 			// user
 			user.Get("/api/me", h(s.getMe))
 			user.Patch("/api/me", h(s.updateMe))
@@ -54,6 +59,9 @@ func (s *Server) routes() http.Handler {
 			user.Patch("/api/sessions/{id}", h(s.patchSession))
 			user.Delete("/api/sessions/{id}", h(s.deleteSession))
 			user.Post("/api/sessions/{id}/heartbeat", h(s.heartbeat))
+			s.securityAlertRoutes(user) // /api/security/alerts (server/security_alerts.go)
+			s.ipAllowlistRoutes(user)   // /api/security/ip-whitelist (server/ip_allowlist.go)
+			s.mfaRoutes(user)           // /api/security/mfa (server/security_mfa.go)
 
 			user.Group(func(admin chi.Router) {
 				admin.Use(s.requireRole(RoleAdmin))
@@ -75,6 +83,8 @@ func (s *Server) routes() http.Handler {
 				s.webhookRoutes(admin)
 				// /api/integrations, their test and deliveries (server/integrations.go)
 				s.integrationRoutes(admin)
+				// the MFA policy and account unlock (server/security_policy.go)
+				s.securityPolicyRoutes(admin)
 			})
 		})
 	})

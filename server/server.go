@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamspace/enterprise/activities"
+	"github.com/streamspace/enterprise/activities/notify"
 	"github.com/streamspace/enterprise/internal/authtoken"
 	"github.com/streamspace/enterprise/internal/clientip"
 	"github.com/streamspace/enterprise/internal/safehttp"
@@ -44,6 +46,9 @@ type Config struct {
 	// WebhookRateLimit is the rate_limit_per_second of a webhook created
 	// without one (WEBHOOK_RATE_LIMIT); 0 = schemas.DefaultWebhookRateLimit.
 	WebhookRateLimit int
+	// MFAIssuer names the service in authenticator apps (MFA_ISSUER);
+	// "" = "StreamSpace".
+	MFAIssuer string
 }
 
 // Deps are what the handlers need.
@@ -68,7 +73,15 @@ type Deps struct {
 	// (safehttp.CheckURL): https unless allowed, no private addresses
 	// outside AllowedCIDRs.
 	Outbound safehttp.Options
+	// SMS sends MFA codes by text message; nil: SMS methods answer 503.
+	SMS notify.SMSSender
+	// Mail sends MFA codes by email; nil (SMTP unset): email methods
+	// answer 503.
+	Mail MailFunc
 }
+
+// MailFunc sends one plain-text email.
+type MailFunc func(ctx context.Context, to, subject, text string) error
 
 // Server is the StreamSpace HTTP API.
 type Server struct {
@@ -76,6 +89,11 @@ type Server struct {
 	deps       Deps
 	rateLimits *rateLimits
 	handler    http.Handler
+	// allowlist is the in-memory IP allowlist (allowlist_guard.go).
+	allowlist allowlistGuard
+	// mfaPolicy caches the MFA policy for the enrolment check
+	// (security_policy.go).
+	mfaPolicy mfaPolicyCache
 }
 
 // New builds the server and its router.
@@ -120,6 +138,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.deps.Logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	// The IP allowlist follows changes made by other replicas until Serve
+	// returns (allowlist_guard.go).
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var watchers sync.WaitGroup
+	watchers.Go(func() { s.watchIPAllowlist(watchCtx) })
+	defer watchers.Wait()
+	defer stopWatch()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.deps.Logger.Info("api server listening", "addr", ln.Addr().String())

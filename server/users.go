@@ -158,8 +158,10 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if id == p.UserID && ((req.Role != nil && *req.Role != RoleAdmin) || (req.Active != nil && !*req.Active)) {
 		return Errorf(CodeConflict, "you cannot demote or deactivate yourself; ask another admin")
 	}
+	var oldRole string
 	u, err := s.applyUserChange(r, id, func(u *schemas.User) ([]string, error) {
 		var changed []string
+		oldRole = u.Role
 		if req.Role != nil {
 			if err := validateRole(*req.Role); err != nil {
 				return nil, err
@@ -176,6 +178,9 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	})
 	if err != nil {
 		return err
+	}
+	if u.Role != oldRole {
+		s.noteRoleChange(r.Context(), p, u, oldRole) // a privilege_escalation alert (security_signals.go)
 	}
 	writeJSON(w, http.StatusOK, toUserJSON(u))
 	return nil

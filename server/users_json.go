@@ -24,6 +24,13 @@ type userJSON struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 	LastLoginAt *time.Time `json:"last_login_at"`
+	// MFAEnabled: the user has a verified MFA method.
+	MFAEnabled bool `json:"mfa_enabled"`
+	// LockedUntil is set while the account is locked after failed logins
+	// (an admin clears it with DELETE /api/admin/users/{id}/lock);
+	// FailedLogins counts the consecutive failures so far.
+	LockedUntil  *time.Time `json:"locked_until"`
+	FailedLogins int        `json:"failed_logins"`
 }
 
 func toUserJSON(u schemas.User) userJSON {
@@ -31,9 +38,14 @@ func toUserJSON(u schemas.User) userJSON {
 	if u.OIDCSubject != "" {
 		source = "oidc"
 	}
-	return userJSON{ID: u.ID, Username: u.Username, Email: u.Email, DisplayName: u.DisplayName,
+	out := userJSON{ID: u.ID, Username: u.Username, Email: u.Email, DisplayName: u.DisplayName,
 		Role: Role(u.Role), Active: u.Active, AuthSource: source, CreatedAt: u.CreatedAt,
-		UpdatedAt: u.UpdatedAt, LastLoginAt: u.LastLoginAt}
+		UpdatedAt: u.UpdatedAt, LastLoginAt: u.LastLoginAt, MFAEnabled: u.MFAEnabled,
+		FailedLogins: u.FailedLogins}
+	if u.Locked(time.Now()) {
+		out.LockedUntil = u.LockedUntil
+	}
+	return out
 }
 
 var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
