@@ -61,6 +61,7 @@ type Common struct {
 	Sessions    SessionsConfig
 	Security    SecurityConfig
 	SMTP        SMTPConfig
+	SMS         SMSConfig // config_security.go
 	Hub         HubConfig // config_hub.go
 }
 
@@ -267,6 +268,7 @@ func readCommon(e *envReader) Common {
 		Sessions:    readSessions(e),
 		Security:    readSecurity(e),
 		SMTP:        readSMTP(e),
+		SMS:         readSMS(e),
 		Hub:         readHub(e),
 	}
 }

@@ -51,11 +51,15 @@ func TestEndToEnd(t *testing.T) {
 		"LOG_LEVEL":                "warn",
 		"JWT_SECRET":               "e2e-secret-0123456789abcdef0123456789",
 		"BOOTSTRAP_ADMIN_PASSWORD": "e2e admin password",
+		// the test client is the trusted proxy: X-Forwarded-For picks each
+		// request's address in the security walk-through
+		"TRUSTED_PROXIES": "127.0.0.1",
 	})
 
 	var out testenv.SyncBuffer
 	require.Equal(t, 0, run(ctx, []string{"migrate", "up"}, env, &out, &out), out.String())
 	require.Contains(t, out.String(), "applied 00001_events.sql")
+	testenv.SpreadIDs(t, pool, "ip_allowlist") // ipgrant/<id> is unique on the shared dev server
 
 	var wg sync.WaitGroup
 	for _, cmd := range []string{"worker", "server"} {
@@ -128,6 +132,7 @@ func TestEndToEnd(t *testing.T) {
 		"kubernetes":{"status":"ok"}}}`, body)
 
 	walkThroughIdentity(t, "http://"+addr)
+	walkThroughSecurity(t, "http://"+addr)
 	hook := startWebhookWalkThrough(t, "http://"+addr)
 	walkThroughSessions(t, "http://"+addr, tc)
 	hook.check(t)

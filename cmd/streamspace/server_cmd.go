@@ -57,6 +57,8 @@ func runServer(ctx context.Context, cfg ServerConfig, rt *runtime) error {
 		rt.Logger.Warn("ENCRYPTION_KEY is not set: the webhook and integration routes answer 503 (their secrets are sealed with it)")
 	}
 	cfg.HTTP.WebhookRateLimit = cfg.Hub.RateLimit
+	cfg.HTTP.MFAIssuer = cfg.Security.MFAIssuer
+	sms, mail := mfaSenders(cfg.Common)
 	cfg.HTTP.Sessions = server.SessionConfig{DefaultQuota: cfg.Sessions.Quota, StartTimeout: cfg.Sessions.StartTimeout,
 		DefaultIdleTimeout: cfg.Sessions.IdleTimeout, DefaultMaxDuration: cfg.Sessions.MaxDuration}
 	srv := server.New(cfg.HTTP, server.Deps{
@@ -70,6 +72,8 @@ func runServer(ctx context.Context, cfg ServerConfig, rt *runtime) error {
 		Kube:     rt.Kube,
 		Secrets:  box,
 		Outbound: cfg.Hub.SafeHTTP(""),
+		SMS:      sms,
+		Mail:     mail,
 		Workflows: &workflows.Client{Temporal: rt.Temporal, Namespace: cfg.Temporal.Namespace,
 			TaskQueue: cfg.Temporal.TaskQueue},
 	})

@@ -2,8 +2,8 @@ package mfa
 
 import (
 	"bytes"
-	"encoding/base32"
 	"crypto/subtle"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"image"
