@@ -8,7 +8,7 @@ WORKFLOWCHECK_VERSION := v0.6.0
 WORKFLOWCHECK  := $(CACHE)/bin/workflowcheck-$(WORKFLOWCHECK_VERSION)/workflowcheck
 GO_TEST_FLAGS  ?= -count=1 -timeout 20m
 
-.PHONY: help build run test k8s-bins lint bench bench-api bench-sessions bench-webhooks clean
+.PHONY: help build run test k8s-bins lint bench bench-api bench-sessions bench-webhooks bench-security clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -36,6 +36,10 @@ bench-sessions: build ## start 200 sessions through the API on 20 simulated node
 
 bench-webhooks: build ## deliver events to 10 signed webhooks: deliveries/s, p50/p99 commit to receipt, memory per 10,000 pending retries
 	$(BIN) testenv -- go test -run '^$$' -bench WebhookDeliveries -benchtime 1x -timeout 60m ./worker/
+
+bench-security: build ## the IP allowlist check with 10,000 entries (ns/op), and sign-in with TOTP under load (logins/s, p50/p99)
+	go test -run '^$$' -bench . -benchmem ./internal/ipset/
+	$(BIN) testenv -- go test -run '^$$' -bench LoginTOTP -benchtime 400x ./server/
 
 lint: $(WORKFLOWCHECK) ## gofmt, go vet and Temporal's workflowcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
