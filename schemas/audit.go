@@ -134,40 +134,45 @@ func scanAudit(row pgx.Row) (AuditEntry, error) {
 	return e, nil
 }
 
-// auditCursor is the position after the last row of a page: rows come newest
-// first, ordered by (occurred_at, id) descending.
-type auditCursor struct {
+// seqCursor is the position after the last row of a page of rows listed
+// newest first by (a time, a bigint id) descending: the audit log and the
+// security alerts. Its prefix tells one listing's cursors from another's.
+type seqCursor struct {
 	at time.Time
 	id int64
 }
 
-const auditCursorPrefix = "a1."
+// Cursor prefixes of the listings that page with seqCursor.
+const (
+	auditCursorPrefix = "a1."
+	alertCursorPrefix = "sa1."
+)
 
-func (c auditCursor) encode() string {
-	raw := fmt.Sprintf("%s%d.%d", auditCursorPrefix, c.at.UnixMicro(), c.id)
+func (c seqCursor) encode(prefix string) string {
+	raw := fmt.Sprintf("%s%d.%d", prefix, c.at.UnixMicro(), c.id)
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
-func decodeAuditCursor(s string) (auditCursor, error) {
+func decodeSeqCursor(prefix, s string) (seqCursor, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || !strings.HasPrefix(string(raw), auditCursorPrefix) {
-		return auditCursor{}, ErrInvalidCursor
+	if err != nil || !strings.HasPrefix(string(raw), prefix) {
+		return seqCursor{}, ErrInvalidCursor
 	}
-	micros, id, ok := strings.Cut(strings.TrimPrefix(string(raw), auditCursorPrefix), ".")
+	micros, id, ok := strings.Cut(strings.TrimPrefix(string(raw), prefix), ".")
 	if !ok {
-		return auditCursor{}, ErrInvalidCursor
+		return seqCursor{}, ErrInvalidCursor
 	}
 	us, err1 := strconv.ParseInt(micros, 10, 64)
 	n, err2 := strconv.ParseInt(id, 10, 64)
 	if err1 != nil || err2 != nil || n <= 0 {
-		return auditCursor{}, ErrInvalidCursor
+		return seqCursor{}, ErrInvalidCursor
 	}
-	return auditCursor{at: time.UnixMicro(us).UTC(), id: n}, nil
+	return seqCursor{at: time.UnixMicro(us).UTC(), id: n}, nil
 }
 
 // auditQuery builds the SELECT for f, continuing after `after` when set,
 // returning at most limit rows.
-func auditQuery(f AuditFilter, after *auditCursor, limit int) (string, []any) {
+func auditQuery(f AuditFilter, after *seqCursor, limit int) (string, []any) {
 	var (
 		where []string
 		args  []any
@@ -204,7 +209,7 @@ func auditQuery(f AuditFilter, after *auditCursor, limit int) (string, []any) {
 }
 
 // auditPage reads one page after `after` (nil: from the newest).
-func (s *Store) auditPage(ctx context.Context, f AuditFilter, after *auditCursor, limit int) ([]AuditEntry, error) {
+func (s *Store) auditPage(ctx context.Context, f AuditFilter, after *seqCursor, limit int) ([]AuditEntry, error) {
 	q, args := auditQuery(f, after, limit)
 	rows, err := s.Pool.Query(ctx, q, args...)
 	if err != nil {
@@ -217,11 +222,11 @@ func (s *Store) auditPage(ctx context.Context, f AuditFilter, after *auditCursor
 	return entries, nil
 }
 
-func (f AuditFilter) start() (*auditCursor, error) {
+func (f AuditFilter) start() (*seqCursor, error) {
 	if f.Cursor == "" {
 		return nil, nil
 	}
-	c, err := decodeAuditCursor(f.Cursor)
+	c, err := decodeSeqCursor(auditCursorPrefix, f.Cursor)
 	if err != nil {
 		return nil, fmt.Errorf("audit cursor: %w", err)
 	}
@@ -246,7 +251,7 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, str
 	}
 	entries = entries[:limit]
 	last := entries[limit-1]
-	return entries, auditCursor{at: last.Time, id: last.ID}.encode(), nil
+	return entries, seqCursor{at: last.Time, id: last.ID}.encode(auditCursorPrefix), nil
 }
 
 // auditStreamBatch is how many rows StreamAudit reads per query.
@@ -276,6 +281,6 @@ func (s *Store) StreamAudit(ctx context.Context, f AuditFilter, fn func(AuditEnt
 			return nil
 		}
 		last := entries[len(entries)-1]
-		after = &auditCursor{at: last.Time, id: last.ID}
+		after = &seqCursor{at: last.Time, id: last.ID}
 	}
 }

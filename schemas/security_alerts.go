@@ -2,7 +2,6 @@ package schemas
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -307,11 +306,11 @@ func (s *Store) ListAlerts(ctx context.Context, f AlertFilter) ([]SecurityAlert,
 		q += ` AND severity = ` + arg(f.Severity)
 	}
 	if f.Cursor != "" {
-		c, err := decodeAlertCursor(f.Cursor)
+		c, err := decodeSeqCursor(alertCursorPrefix, f.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
-		q += ` AND (first_seen, id) < (` + arg(c.firstSeen) + `, ` + arg(c.id) + `)`
+		q += ` AND (first_seen, id) < (` + arg(c.at) + `, ` + arg(c.id) + `)`
 	}
 	q += ` ORDER BY first_seen DESC, id DESC LIMIT ` + arg(limit+1)
 	rows, err := s.Pool.Query(ctx, q, args...)
@@ -327,34 +326,5 @@ func (s *Store) ListAlerts(ctx context.Context, f AlertFilter) ([]SecurityAlert,
 	}
 	list = list[:limit]
 	last := list[limit-1]
-	return list, alertCursor{firstSeen: last.FirstSeen, id: last.ID}.encode(), nil
-}
-
-// alertCursor continues an alert listing after the row it names. (page.go's
-// timeIDCursor is for uuid keys ordered by created_at; alerts have bigint
-// IDs ordered by first_seen.)
-type alertCursor struct {
-	firstSeen time.Time
-	id        int64
-}
-
-const alertCursorPrefix = "sa1."
-
-func (c alertCursor) encode() string {
-	raw := fmt.Sprintf("%s%d.%d", alertCursorPrefix, c.firstSeen.UnixMicro(), c.id)
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
-}
-
-func decodeAlertCursor(s string) (alertCursor, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || !strings.HasPrefix(string(raw), alertCursorPrefix) {
-		return alertCursor{}, ErrInvalidCursor
-	}
-	micros, idText, ok := strings.Cut(strings.TrimPrefix(string(raw), alertCursorPrefix), ".")
-	us, err1 := strconv.ParseInt(micros, 10, 64)
-	id, err2 := strconv.ParseInt(idText, 10, 64)
-	if !ok || err1 != nil || err2 != nil || id <= 0 {
-		return alertCursor{}, ErrInvalidCursor
-	}
-	return alertCursor{firstSeen: time.UnixMicro(us).UTC(), id: id}, nil
+	return list, seqCursor{at: last.FirstSeen, id: last.ID}.encode(alertCursorPrefix), nil
 }

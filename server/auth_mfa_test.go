@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/streamspace/enterprise/internal/testenv"
 	"github.com/streamspace/enterprise/schemas"
 )
 
@@ -64,14 +64,11 @@ func newMFAAPI(t testing.TB, mutate ...func(*Config)) (*apiBundle, *codeInbox) {
 	return b, inbox
 }
 
-// totpCode is the code of secret at t, from pquerna/otp's generator (the
-// matcher itself is checked against an independent RFC 6238 implementation
-// in internal/mfa).
+// totpCode is the code an authenticator app shows for secret at t, from
+// the tests' independent RFC 6238 implementation.
 func totpCode(t testing.TB, secret string, at time.Time) string {
 	t.Helper()
-	code, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-	require.NoError(t, err)
-	return code
+	return testenv.TOTP(t, secret, at, 6)
 }
 
 // enrolTOTP sets up and verifies TOTP for u; it returns the secret and the

@@ -2,23 +2,20 @@ package main
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base32"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"image/png"
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
 	"github.com/stretchr/testify/require"
+
+	"github.com/streamspace/enterprise/internal/testenv"
 )
 
 // secClient calls the API as a user behind the trusted loopback proxy, from
@@ -65,22 +62,6 @@ func (c *secClient) json(method, path string, body any, want int) map[string]any
 	return out
 }
 
-// rfc6238 is an independent TOTP (HMAC-SHA1, 6 digits, 30 s), as an
-// authenticator app computes it.
-func rfc6238(t *testing.T, secret string, at time.Time) string {
-	t.Helper()
-	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(secret))
-	require.NoError(t, err)
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], uint64(at.Unix()/30))
-	mac := hmac.New(sha1.New, key)
-	mac.Write(msg[:])
-	sum := mac.Sum(nil)
-	off := sum[len(sum)-1] & 0x0f
-	n := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
-	return fmt.Sprintf("%06d", n%1_000_000)
-}
-
 // scanQR reads the otpauth URI out of the QR code PNG, as a phone would.
 func scanQR(t *testing.T, pngData []byte) string {
 	t.Helper()
@@ -120,7 +101,7 @@ func walkThroughSecurity(t *testing.T, api string) {
 	secret := u.Query().Get("secret")
 	require.Equal(t, setup["secret"], secret)
 	verified := carol.json("POST", fmt.Sprintf("/api/security/mfa/%v/verify", setup["mfa_id"]),
-		map[string]any{"code": rfc6238(t, secret, time.Now().Add(-30*time.Second))}, 200)
+		map[string]any{"code": testenv.TOTP(t, secret, time.Now().Add(-30*time.Second), 6)}, 200)
 	backups := verified["backup_codes"].([]any)
 	require.Len(t, backups, 10)
 
@@ -130,7 +111,7 @@ func walkThroughSecurity(t *testing.T, api string) {
 	require.Equal(t, true, ch["mfa_required"])
 	require.Nil(t, ch["access_token"])
 	tokens := anon.json("POST", "/api/auth/mfa", map[string]any{"mfa_token": ch["mfa_token"], "method": "totp",
-		"code": rfc6238(t, secret, time.Now())}, 200)
+		"code": testenv.TOTP(t, secret, time.Now(), 6)}, 200)
 	anon.json("POST", "/api/auth/logout", map[string]any{"refresh_token": tokens["refresh_token"]}, 204)
 
 	// A backup code works once.

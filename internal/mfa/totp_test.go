@@ -2,11 +2,7 @@ package mfa
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha1"
 	"encoding/base32"
-	"encoding/binary"
-	"fmt"
 	"image"
 	"image/color"
 	_ "image/png" // image.Decode reads PNG
@@ -17,27 +13,12 @@ import (
 
 	"github.com/boombuler/barcode/qr"
 	"github.com/stretchr/testify/require"
+
+	"github.com/streamspace/enterprise/internal/testenv"
 )
 
-// refTOTP is an independent RFC 6238 / RFC 4226 implementation: HMAC-SHA1
-// of the big-endian step, dynamic truncation, the last `digits` digits.
-func refTOTP(t *testing.T, secretB32 string, at time.Time, digits int) string {
-	t.Helper()
-	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(secretB32))
-	require.NoError(t, err)
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], uint64(at.Unix()/30))
-	mac := hmac.New(sha1.New, key)
-	mac.Write(msg[:])
-	sum := mac.Sum(nil)
-	off := sum[19] & 0x0f
-	bin := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
-	mod := uint32(1)
-	for range digits {
-		mod *= 10
-	}
-	return fmt.Sprintf("%0*d", digits, bin%mod)
-}
+// refTOTP is the independent RFC 6238 implementation of the tests.
+var refTOTP = testenv.TOTP
 
 // The RFC 6238 appendix B vector for SHA-1: the ASCII secret
 // "12345678901234567890" at T=59 s gives 94287082 (8 digits); 6 digits are
