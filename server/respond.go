@@ -11,7 +11,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	// Answers are JSON with nosniff, never HTML: "&" stays "&" (an otpauth
+	// URI, a next link) rather than "\u0026".
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 // handlerFunc is a handler that returns its error instead of writing it.
