@@ -15,8 +15,8 @@ import (
 )
 
 // The IP allowlist store (table ip_allowlist, migration 00008). The rules
-// that decide who may connect from where are in internal/ipset and
-// notes/allowlist-design.md; this file only reads and writes rows. Every
+// that decide who may connect from where are in internal/ipset (its package
+// documentation); this file only reads and writes rows. Every
 // write fires the table's trigger, which notifies IPAllowlistChannel so that
 // every replica reloads its in-memory copy.
 

@@ -17,8 +17,8 @@ import (
 	"github.com/streamspace/enterprise/schemas"
 )
 
-// Enforcement of the IP allowlist (the rules: internal/ipset and
-// notes/allowlist-design.md; the API: ip_allowlist.go).
+// Enforcement of the IP allowlist (the rules: internal/ipset's package
+// documentation; the API: ip_allowlist.go).
 //
 // Every authenticated request is checked against a compiled ipset.Policy
 // held in memory, so the check costs a map lookup and a binary search, not a

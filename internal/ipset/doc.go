@@ -16,8 +16,20 @@
 // dual-stack listener that reports 10.1.2.3 as ::ffff:10.1.2.3 therefore
 // gets the same answer either way.
 //
-// A Policy is the compiled allowlist for every user (the semantics are in
-// notes/allowlist-design.md): the global Set plus, per user, a Set of the
+// A Policy is the compiled allowlist for every user. Entries are global or
+// belong to one user; a user's entry an admin made is a grant. A request by
+// user U from address A is admitted when
+//
+//  1. A is in one of U's grants (an admin let U in from there), or
+//  2. A is in the global list, if there is one, and in U's own entries, if
+//     U made any.
+//
+// No entries at all admit everyone; an invalid address is refused as soon
+// as any entry applies. So users can only narrow their own access, never
+// widen the admins' list, and a (temporary) grant lets one user in from
+// outside the global list without shutting them out of the usual networks.
+//
+// Compiled, it is the global Set plus, per user, a Set of the
 // admins' grants and a Set of the user's own entries, looked up in a map by
 // user ID. Compile drops the rules already expired and remembers the
 // earliest future expiry (ValidUntil), after which the caller must compile
