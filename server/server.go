@@ -38,8 +38,10 @@ type Config struct {
 	OIDC OIDCConfig
 	// RateLimits are the API tiers and login limits (zero fields: defaults).
 	RateLimits RateLimitConfig
-	// EnterpriseEnabled mounts the enterprise API groups (integrations,
-	// security, scheduling, scaling, compliance) as later features add them.
+	// EnterpriseEnabled is ENABLE_ENTERPRISE_FEATURES, read for the seed's
+	// configuration. It gates nothing: switching the security routes off by
+	// flag would drop MFA and allowlist enforcement for users who rely on
+	// them; features are off by not being configured instead.
 	EnterpriseEnabled bool
 	// Sessions configures the session API (quota and timing defaults).
 	Sessions SessionConfig
