@@ -315,7 +315,7 @@ func (s *Server) deleteMFA(w http.ResponseWriter, r *http.Request) error {
 	// must not strip MFA); an unfinished setup can be dropped freely.
 	if u.MFAEnabled {
 		var req mfaCodeRequest
-		if err := decodeJSON(r, &req); err != nil {
+		if err := decodeOptionalJSON(r, &req); err != nil {
 			return err
 		}
 		if err := s.requireFreshFactor(ctx, u, req); err != nil {
@@ -359,7 +359,7 @@ func (s *Server) regenerateBackupCodes(w http.ResponseWriter, r *http.Request) e
 	ctx := r.Context()
 	auditSetAction(ctx, "security.mfa.backup_codes.regenerate")
 	var req mfaCodeRequest
-	if err := decodeJSON(r, &req); err != nil {
+	if err := decodeOptionalJSON(r, &req); err != nil {
 		return err
 	}
 	p, _ := principalFrom(ctx)
