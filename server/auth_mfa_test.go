@@ -222,8 +222,16 @@ func TestSMSAndEmailLogin(t *testing.T) {
 		map[string]any{"code": inbox.lastCode(t, "+15551234567")}, http.StatusOK, &verified)
 	require.Len(t, verified.BackupCodes, 10)
 
-	// Email is a second method: no new backup codes.
-	b.callJSON("POST", "/api/security/mfa/setup", b.user.Token, map[string]any{"type": "email"}, http.StatusCreated, &setup)
+	// Email is a second method: adding it needs a fresh code of the first,
+	// and gives no new backup codes.
+	smsID := setup.MFAID
+	resp, data = b.call("POST", "/api/security/mfa/setup", b.user.Token, map[string]any{"type": "email"})
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s", data)
+	require.Equal(t, "MFA_REQUIRED", errorCode(t, data))
+	ageSentCodes(t, b)
+	b.callJSON("POST", fmt.Sprintf("/api/security/mfa/%d/send", smsID), b.user.Token, nil, http.StatusOK, nil)
+	b.callJSON("POST", "/api/security/mfa/setup", b.user.Token, map[string]any{"type": "email",
+		"code": inbox.lastCode(t, "+15551234567"), "method": "sms"}, http.StatusCreated, &setup)
 	var second mfaVerifyResponse
 	b.callJSON("POST", fmt.Sprintf("/api/security/mfa/%d/verify", setup.MFAID), b.user.Token,
 		map[string]any{"code": inbox.lastCode(t, "alice@example.com")}, http.StatusOK, &second)
@@ -366,6 +374,7 @@ func TestMFAChangeAlerts(t *testing.T) {
 	require.ElementsMatch(t, []string{"method_added", "method_removed"}, changes)
 
 	// Without MFA the password signs in again, and the backup codes are gone.
+	// (With it, moving the email address needed the password.)
 	var tokens tokenResponse
 	b.callJSON("POST", "/api/auth/login", "", map[string]any{"username": "alice", "password": testPassword}, http.StatusOK, &tokens)
 	require.NotEmpty(t, tokens.AccessToken)
@@ -384,4 +393,18 @@ func rbacMFAPath(suffix string) func(*apiBundle) string {
 		require.NoError(b.t, b.store.CreateMFAMethod(context.Background(), &m))
 		return fmt.Sprintf("/api/security/mfa/%d%s", m.ID, suffix)
 	}
+}
+
+// With MFA, an access token alone cannot move the account's email address
+// (where email codes go): the password must come with it.
+func TestEmailChangeNeedsPasswordWithMFA(t *testing.T) {
+	b, _ := newMFAAPI(t)
+	b.callJSON("PATCH", "/api/me", b.user.Token, map[string]any{"email": "alice2@example.com"}, http.StatusOK, nil)
+	enrolTOTP(t, b, b.user)
+	resp, data := b.call("PATCH", "/api/me", b.user.Token, map[string]any{"email": "thief@example.com"})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s", data)
+	var u userJSON
+	b.callJSON("PATCH", "/api/me", b.user.Token, map[string]any{"email": "alice3@example.com",
+		"current_password": testPassword}, http.StatusOK, &u)
+	require.Equal(t, "alice3@example.com", u.Email)
 }

@@ -83,6 +83,11 @@ func (s *Server) setupMFA(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if u.MFAEnabled {
+		if err := s.requireFreshFactor(ctx, u, mfaCodeRequest{Code: req.Code, Method: req.Method}); err != nil {
+			return err
+		}
+	}
 	m := schemas.MFAMethod{UserID: u.ID, Type: req.Type}
 	var key string
 	switch req.Type {

@@ -8,9 +8,14 @@ import (
 	"github.com/streamspace/enterprise/schemas"
 )
 
+// mfaSetupRequest starts a method. A user who already has MFA also sends a
+// fresh code of an existing factor (code, method?), as for removing one: a
+// stolen access token alone must not add the thief's authenticator.
 type mfaSetupRequest struct {
 	Type        string `json:"type"`
 	PhoneNumber string `json:"phone_number,omitempty"`
+	Code        string `json:"code,omitempty"`
+	Method      string `json:"method,omitempty"`
 }
 
 // mfaSetupResponse is the seed's {"mfa_id","secret","qr_code_url"} for

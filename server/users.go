@@ -306,6 +306,12 @@ func (s *Server) updateMe(w http.ResponseWriter, r *http.Request) error {
 		if req.Password != nil && u.OIDCSubject == "" && !password.Check(req.CurrentPassword, u.PasswordHash) {
 			return nil, fieldError("current_password", "does not match your current password")
 		}
+		// With MFA, the email address may receive codes: moving it needs
+		// the password too, not just an access token.
+		if req.Email != nil && *req.Email != u.Email && u.MFAEnabled && u.PasswordHash != "" &&
+			!password.Check(req.CurrentPassword, u.PasswordHash) {
+			return nil, fieldError("current_password", "required to change the email address of an account with MFA")
+		}
 		return applyProfile(u, req.Email, req.DisplayName, req.Password)
 	})
 	if err != nil {
