@@ -3,6 +3,8 @@ package workflows
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,13 +133,18 @@ func TestDispatchEventDeliveries(t *testing.T) {
 
 		// Parallelism 2: two batches of first attempts, attempt 1 each.
 		require.Len(t, batches, 2)
+		slices.SortFunc(batches, func(a, b []activities.AttemptInput) int {
+			return strings.Compare(a[0].DeliveryID, b[0].DeliveryID)
+		})
 		require.Equal(t, []activities.AttemptInput{{DeliveryID: deliveryID(1), Attempt: 1, Try: 1},
 			{DeliveryID: deliveryID(2), Attempt: 1, Try: 1}}, batches[0])
 		require.Len(t, batches[1], 2)
 
-		// The retrying and the throttled delivery continue in their own runs.
+		// The retrying and the throttled delivery continue in their own runs
+		// (started as their batches complete: in either order).
 		got := children()
 		require.Len(t, got, 2)
+		slices.SortFunc(got, func(a, b childStart) int { return strings.Compare(a.ID, b.ID) })
 		require.Equal(t, "delivery/"+deliveryID(2), got[0].ID)
 		require.Equal(t, DeliverInput{DeliveryID: deliveryID(2), EventType: "session.created", WebhookID: dHook,
 			NextAttempt: 2, Try: 2, Wait: 5 * time.Second}, got[0].Input)
