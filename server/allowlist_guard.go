@@ -217,6 +217,20 @@ func (s *Server) ipRefused(ctx context.Context, userID uuid.UUID, username strin
 		Details: map[string]any{"client_ip": addr}}
 }
 
+// requireAllowedAddress is nil when userID may act from the request's client
+// address, else the refusal (recorded by ipRefused) or a 503 when no
+// allowlist could be loaded. The middleware, login and refresh use it.
+func (s *Server) requireAllowedAddress(ctx context.Context, userID uuid.UUID, username string) error {
+	v, err := s.checkIPAllowlist(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if !v.Allowed {
+		return s.ipRefused(ctx, userID, username, v)
+	}
+	return nil
+}
+
 // enforceIPAllowlist refuses authenticated requests from addresses outside
 // the caller's allowlist (403 IP_NOT_ALLOWED, audited, alerted). It sits
 // right after authenticate, so it knows the caller; local and OIDC
@@ -229,13 +243,8 @@ func (s *Server) enforceIPAllowlist(next http.Handler) http.Handler {
 			writeError(w, r, s.deps.Logger, Errorf(CodeUnauthorized, "missing bearer token"))
 			return
 		}
-		v, err := s.checkIPAllowlist(ctx, p.UserID)
-		if err != nil {
+		if err := s.requireAllowedAddress(ctx, p.UserID, p.Username); err != nil {
 			writeError(w, r, s.deps.Logger, err)
-			return
-		}
-		if !v.Allowed {
-			writeError(w, r, s.deps.Logger, s.ipRefused(ctx, p.UserID, p.Username, v))
 			return
 		}
 		next.ServeHTTP(w, r)

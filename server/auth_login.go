@@ -91,7 +91,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(CodeUnauthorized, "account is deactivated")
 	}
 	auditSetActor(ctx, principalOf(u, "local"))
-	if err := s.checkLoginAddress(ctx, u); err != nil {
+	if err := s.requireAllowedAddress(ctx, u.ID, u.Username); err != nil {
 		return err
 	}
 	if u.MFAEnabled {
@@ -144,19 +144,6 @@ func errAccountLocked(u schemas.User) *Error {
 		Details: map[string]any{"locked_until": u.LockedUntil}}
 }
 
-// checkLoginAddress applies the IP allowlist at sign-in, so a refused
-// address gets no tokens (and no MFA challenge) at all.
-func (s *Server) checkLoginAddress(ctx context.Context, u schemas.User) error {
-	v, err := s.checkIPAllowlist(ctx, u.ID)
-	if err != nil {
-		return err
-	}
-	if !v.Allowed {
-		return s.ipRefused(ctx, u.ID, u.Username, v)
-	}
-	return nil
-}
-
 func (s *Server) respondTokens(w http.ResponseWriter, u schemas.User, rt schemas.RefreshToken, enrol bool) error {
 	access, exp, err := s.deps.Tokens.Issue(u.ID, u.Username, u.Role)
 	if err != nil {
@@ -207,7 +194,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	if !u.Active {
 		return Errorf(CodeUnauthorized, "account is deactivated")
 	}
-	if err := s.checkLoginAddress(ctx, u); err != nil {
+	if err := s.requireAllowedAddress(ctx, u.ID, u.Username); err != nil {
 		return err
 	}
 	enrol, err := s.mfaRequiredFor(ctx, u)

@@ -146,7 +146,7 @@ func (s *Server) loginMFA(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return errBadMFAToken
 	}
-	if err := s.checkLoginAddress(ctx, u); err != nil {
+	if err := s.requireAllowedAddress(ctx, u.ID, u.Username); err != nil {
 		return err
 	}
 	auditSetDetail(ctx, "outcome", "ok")

@@ -36,6 +36,16 @@ type Principal struct {
 	user *schemas.User
 }
 
+// callerUser is the signed-in caller's account: the row authentication read
+// during this request, or read now (an OIDC principal has none cached).
+func (s *Server) callerUser(ctx context.Context) (schemas.User, error) {
+	p, _ := principalFrom(ctx)
+	if p.user != nil {
+		return *p.user, nil
+	}
+	return s.deps.Store.GetUser(ctx, p.UserID)
+}
+
 // IsAdmin reports whether the principal has the admin role.
 func (p Principal) IsAdmin() bool { return p.Role == RoleAdmin }
 

@@ -282,12 +282,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getMe(w http.ResponseWriter, r *http.Request) error {
-	p, _ := principalFrom(r.Context())
-	if p.user != nil { // read by authentication moments ago
-		writeJSON(w, http.StatusOK, toUserJSON(*p.user))
-		return nil
-	}
-	u, err := s.deps.Store.GetUser(r.Context(), p.UserID)
+	u, err := s.callerUser(r.Context())
 	if err != nil {
 		return storeError(err)
 	}
