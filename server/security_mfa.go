@@ -59,8 +59,7 @@ func (s *Server) mfaMethodParam(r *http.Request) (schemas.MFAMethod, error) {
 // localUser is the caller's account; MFA belongs to accounts that sign in
 // with a password here (an OIDC provider runs its own MFA).
 func (s *Server) localUser(ctx context.Context) (schemas.User, error) {
-	p, _ := principalFrom(ctx)
-	u, err := s.deps.Store.GetUser(ctx, p.UserID)
+	u, err := s.callerUser(ctx)
 	if err != nil {
 		return schemas.User{}, err
 	}
@@ -79,6 +78,14 @@ func (s *Server) setupMFA(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	auditSetDetail(ctx, "type", req.Type)
+	switch {
+	case req.Type != schemas.MFATOTP && req.Type != schemas.MFASMS && req.Type != schemas.MFAEmail:
+		return fieldError("type", "must be totp, sms or email")
+	case req.Type == schemas.MFASMS && !notify.ValidPhoneNumber(req.PhoneNumber):
+		return fieldError("phone_number", "must be an E.164 number such as +15551234567")
+	case req.Type != schemas.MFASMS && req.PhoneNumber != "":
+		return fieldError("phone_number", "only for type sms")
+	}
 	u, err := s.localUser(ctx)
 	if err != nil {
 		return err
@@ -88,42 +95,10 @@ func (s *Server) setupMFA(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	m := schemas.MFAMethod{UserID: u.ID, Type: req.Type}
-	var key string
-	switch req.Type {
-	case schemas.MFATOTP:
-		box, err := s.secrets()
-		if err != nil {
-			return err
-		}
-		k, err := mfa.NewTOTP(s.mfaIssuer(), accountLabel(u))
-		if err != nil {
-			return err
-		}
-		if m.SecretSealed, err = box.SealString(k.Secret()); err != nil {
-			return err
-		}
-		key = k.URL()
-		if err := s.createMFAMethod(ctx, &m); err != nil {
-			return err
-		}
-		auditSetTarget(ctx, strconv.FormatInt(m.ID, 10))
-		w.Header().Set("Cache-Control", "no-store")
-		writeJSON(w, http.StatusCreated, mfaSetupResponse{MFAID: m.ID, Type: m.Type, Secret: k.Secret(),
-			QRCodeURL: key, QRCodePNG: mfaQRPath(m.ID)})
-		return nil
-	case schemas.MFASMS:
-		if !notify.ValidPhoneNumber(req.PhoneNumber) {
-			return fieldError("phone_number", "must be an E.164 number such as +15551234567")
-		}
-		m.Phone = req.PhoneNumber
-	case schemas.MFAEmail:
-		if req.PhoneNumber != "" {
-			return fieldError("phone_number", "only for type sms")
-		}
-	default:
-		return fieldError("type", "must be totp, sms or email")
+	if req.Type == schemas.MFATOTP {
+		return s.setupTOTP(ctx, w, u)
 	}
+	m := schemas.MFAMethod{UserID: u.ID, Type: req.Type, Phone: req.PhoneNumber}
 	if err := s.codeChannelReady(m.Type, u); err != nil {
 		return err
 	}
@@ -137,6 +112,31 @@ func (s *Server) setupMFA(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusCreated, mfaSetupResponse{MFAID: m.ID, Type: m.Type,
 		PhoneNumber: maskPhone(m.Phone), Email: maskEmailFor(m, u), CodeSent: true, CodeExpiresAt: &code.ExpiresAt})
+	return nil
+}
+
+// setupTOTP makes an unverified TOTP method and answers its secret and
+// otpauth URI, the only time they are shown (no-store).
+func (s *Server) setupTOTP(ctx context.Context, w http.ResponseWriter, u schemas.User) error {
+	box, err := s.secrets()
+	if err != nil {
+		return err
+	}
+	k, err := mfa.NewTOTP(s.mfaIssuer(), accountLabel(u))
+	if err != nil {
+		return err
+	}
+	m := schemas.MFAMethod{UserID: u.ID, Type: schemas.MFATOTP}
+	if m.SecretSealed, err = box.SealString(k.Secret()); err != nil {
+		return err
+	}
+	if err := s.createMFAMethod(ctx, &m); err != nil {
+		return err
+	}
+	auditSetTarget(ctx, strconv.FormatInt(m.ID, 10))
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, mfaSetupResponse{MFAID: m.ID, Type: m.Type, Secret: k.Secret(),
+		QRCodeURL: mfa.TOTPURI(k), QRCodePNG: mfaQRPath(m.ID)})
 	return nil
 }
 
@@ -175,7 +175,7 @@ func (s *Server) mfaQRCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.deps.Store.GetUser(r.Context(), m.UserID)
+	u, err := s.callerUser(r.Context())
 	if err != nil {
 		return err
 	}
@@ -202,7 +202,7 @@ func (s *Server) sendMFACode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.deps.Store.GetUser(ctx, m.UserID)
+	u, err := s.callerUser(ctx)
 	if err != nil {
 		return err
 	}
@@ -278,8 +278,7 @@ func newBackupCodes(ctx context.Context, tx pgx.Tx, userID uuid.UUID) ([]string,
 
 func (s *Server) listMFA(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	p, _ := principalFrom(ctx)
-	u, err := s.deps.Store.GetUser(ctx, p.UserID)
+	u, err := s.callerUser(ctx)
 	if err != nil {
 		return err
 	}
@@ -312,7 +311,7 @@ func (s *Server) deleteMFA(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	auditSetDetail(ctx, "type", m.Type)
-	u, err := s.deps.Store.GetUser(ctx, m.UserID)
+	u, err := s.callerUser(ctx)
 	if err != nil {
 		return err
 	}
@@ -367,8 +366,7 @@ func (s *Server) regenerateBackupCodes(w http.ResponseWriter, r *http.Request) e
 	if err := decodeOptionalJSON(r, &req); err != nil {
 		return err
 	}
-	p, _ := principalFrom(ctx)
-	u, err := s.deps.Store.GetUser(ctx, p.UserID)
+	u, err := s.callerUser(ctx)
 	if err != nil {
 		return err
 	}
