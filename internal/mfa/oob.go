@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
-	"slices"
 	"strings"
-	"time"
 )
 
 // OOBSaltSize is the length of the random salt of an out-of-band code.
@@ -59,29 +57,4 @@ func CheckOOBCode(code string, salt, hash []byte) bool {
 		return false
 	}
 	return subtle.ConstantTimeCompare(oobHash(code, salt), hash) == 1
-}
-
-// OOBSendWait tells how long to wait before another code may be sent to a
-// method, given the times of its earlier sends (any order): 0 when a send is
-// allowed now. Sends are at least OOBResendInterval apart and at most
-// OOBMaxSends per OOBSendWindow.
-func OOBSendWait(sent []time.Time, now time.Time) time.Duration {
-	var wait time.Duration
-	var inWindow []time.Time
-	for _, t := range sent {
-		if d := t.Add(OOBResendInterval).Sub(now); d > wait {
-			wait = d
-		}
-		if now.Sub(t) < OOBSendWindow {
-			inWindow = append(inWindow, t)
-		}
-	}
-	if len(inWindow) >= OOBMaxSends {
-		// the window frees up when enough of its oldest sends age out
-		slices.SortFunc(inWindow, time.Time.Compare)
-		if free := inWindow[len(inWindow)-OOBMaxSends].Add(OOBSendWindow).Sub(now); free > wait {
-			wait = free
-		}
-	}
-	return wait
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -59,32 +58,4 @@ func TestOOBCodeDistribution(t *testing.T) {
 		}
 	}
 	require.Greater(t, len(seen), n*9/10, "codes hardly repeat")
-}
-
-func TestOOBSendWait(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2025, 11, 15, 10, 0, 0, 0, time.UTC)
-	require.Zero(t, OOBSendWait(nil, now))
-	// a second code within 30 s waits out the rest of the interval
-	require.Equal(t, 20*time.Second, OOBSendWait([]time.Time{now.Add(-10 * time.Second)}, now))
-	require.Zero(t, OOBSendWait([]time.Time{now.Add(-30 * time.Second)}, now))
-
-	// five sends in the last 10 minutes: the sixth waits until the oldest
-	// leaves the window
-	sent := []time.Time{now.Add(-1 * time.Minute), now.Add(-9 * time.Minute), now.Add(-7 * time.Minute),
-		now.Add(-5 * time.Minute), now.Add(-3 * time.Minute)}
-	require.Equal(t, 1*time.Minute, OOBSendWait(sent, now))
-	require.Zero(t, OOBSendWait(sent, now.Add(time.Minute)))
-	// four in the window and one older: allowed
-	sent[1] = now.Add(-11 * time.Minute)
-	require.Zero(t, OOBSendWait(sent, now))
-	// the interval still applies when the window has room
-	require.Equal(t, 25*time.Second, OOBSendWait([]time.Time{now.Add(-11 * time.Minute), now.Add(-5 * time.Second)}, now))
-	// seven in the window (-7..-1 min): wait until the three oldest are
-	// out, which is when the one at -5 min is
-	seven := []time.Time{}
-	for i := range 7 {
-		seven = append(seven, now.Add(-time.Duration(i+1)*time.Minute))
-	}
-	require.Equal(t, 5*time.Minute, OOBSendWait(seven, now))
 }
