@@ -15,6 +15,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/streamspace/enterprise/activities/notify"
 	"github.com/streamspace/enterprise/internal/testenv"
 	"github.com/streamspace/enterprise/schemas"
 )
@@ -22,8 +23,9 @@ import (
 // codeInbox stands in for the SMS provider and the mail server: it keeps
 // what was sent to each address.
 type codeInbox struct {
-	mu   sync.Mutex
-	sent map[string][]string // to -> bodies
+	mu     sync.Mutex
+	sent   map[string][]string // to -> bodies
+	refuse map[string]error    // to -> what the provider answers instead
 }
 
 var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)
@@ -31,6 +33,9 @@ var sixDigits = regexp.MustCompile(`\b[0-9]{6}\b`)
 func (c *codeInbox) SendSMS(_ context.Context, to, body string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.refuse[to]; err != nil {
+		return err
+	}
 	c.sent[to] = append(c.sent[to], body)
 	return nil
 }
@@ -55,7 +60,7 @@ func (c *codeInbox) lastCode(t *testing.T, to string) string {
 // for SMS and email codes.
 func newMFAAPI(t testing.TB, mutate ...func(*Config)) (*apiBundle, *codeInbox) {
 	t.Helper()
-	inbox := &codeInbox{sent: map[string][]string{}}
+	inbox := &codeInbox{sent: map[string][]string{}, refuse: map[string]error{}}
 	b := newAPIDeps(t, func(d *Deps) {
 		d.Secrets = webhookTestBox(t)
 		d.SMS = inbox
@@ -407,4 +412,19 @@ func TestEmailChangeNeedsPasswordWithMFA(t *testing.T) {
 	b.callJSON("PATCH", "/api/me", b.user.Token, map[string]any{"email": "alice3@example.com",
 		"current_password": testPassword}, http.StatusOK, &u)
 	require.Equal(t, "alice3@example.com", u.Email)
+}
+
+// A provider's refusal reaches the user: a permanent one with what the
+// provider said, a temporary one as "try again shortly".
+func TestCodeSendFailures(t *testing.T) {
+	b, inbox := newMFAAPI(t)
+	inbox.refuse["+15550000001"] = &notify.DeliveryError{Provider: "twilio", Status: 400, Code: 21211,
+		Message: "Invalid 'To' Phone Number"}
+	inbox.refuse["+15550000002"] = &notify.DeliveryError{Provider: "twilio", Status: 503, Temp: true}
+	resp, data := b.call("POST", "/api/security/mfa/setup", b.user.Token, map[string]any{"type": "sms", "phone_number": "+15550000001"})
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s", data)
+	require.Contains(t, string(data), "Invalid 'To' Phone Number")
+	resp, data = b.call("POST", "/api/security/mfa/setup", b.user.Token, map[string]any{"type": "sms", "phone_number": "+15550000002"})
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s", data)
+	require.Contains(t, string(data), "try again shortly")
 }

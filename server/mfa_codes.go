@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/streamspace/enterprise/activities/notify"
 	"github.com/streamspace/enterprise/internal/mfa"
 	"github.com/streamspace/enterprise/schemas"
 )
@@ -66,6 +67,11 @@ func (s *Server) sendCode(ctx context.Context, w http.ResponseWriter, m schemas.
 	if err != nil {
 		s.deps.Logger.WarnContext(ctx, "mfa code not sent", "method_id", m.ID, "type", m.Type,
 			"request_id", requestID(ctx), "err", err)
+		if !notify.IsTemporary(err) {
+			// Refused for good (a number the provider rejects, bad
+			// credentials): retrying will not help; say what it said.
+			return schemas.MFACode{}, Errorf(CodeUnavailable, "the %s code could not be sent: %v", m.Type, err)
+		}
 		return schemas.MFACode{}, Errorf(CodeUnavailable, "the %s code could not be sent; try again shortly", m.Type)
 	}
 	return issued, nil
