@@ -186,12 +186,8 @@ func (s *Server) createIPEntry(w http.ResponseWriter, r *http.Request) error {
 				if !p.IsAdmin() {
 					return Errorf(CodeForbidden, "you may add entries only to your own allowlist")
 				}
-				if _, err := s.deps.Store.GetUser(ctx, id); errors.Is(err, schemas.ErrNotFound) {
-					return fieldError("user_id", "no such user")
-				} else if err != nil {
-					return err
-				}
-				// An admin's entry for another user is a grant.
+				// An admin's entry for another user is a grant. (An unknown
+				// user fails the insert's foreign key: 400 below.)
 				e.UserID, e.Granted = id, true
 			}
 		}
@@ -232,7 +228,7 @@ func (s *Server) createIPEntry(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	})
 	if errors.Is(err, schemas.ErrNotFound) {
-		return fieldError("user_id", "no such user") // deleted meanwhile
+		return fieldError("user_id", "no such user")
 	}
 	if err != nil {
 		return ipEntryStoreError(err)
