@@ -107,10 +107,10 @@ func scanAlert(row pgx.Row) (SecurityAlert, error) {
 	return a, nil
 }
 
-// DefaultAlertDedupKey is the key of an alert raised without one: kind, user
+// defaultAlertDedupKey is the key of an alert raised without one: kind, user
 // and address, so the same thing about the same user from the same address
 // folds.
-func DefaultAlertDedupKey(in AlertInput) string {
+func defaultAlertDedupKey(in AlertInput) string {
 	user, ip := "", ""
 	if in.UserID != uuid.Nil {
 		user = in.UserID.String()
@@ -128,20 +128,19 @@ func DefaultAlertDedupKey(in AlertInput) string {
 // security.alert, in the same transaction.
 func (s *Store) RaiseAlert(ctx context.Context, in AlertInput) (a SecurityAlert, created bool, err error) {
 	err = s.InTx(ctx, func(tx pgx.Tx) error {
-		a, created, err = RaiseAlertTx(ctx, tx, in)
+		a, created, err = raiseAlertTx(ctx, tx, in)
 		return err
 	})
 	return a, created, err
 }
 
-// RaiseAlertTx is RaiseAlert inside the caller's transaction, for a change
-// that must not commit without its alert (or the reverse).
+// raiseAlertTx is RaiseAlert's work inside its transaction.
 //
 // Concurrency: one INSERT … ON CONFLICT on the partial unique index of
 // unresolved dedup keys, so two replicas raising the same alert at once
 // store one alert with count 2 and publish one event; (xmax = 0) tells an
 // inserted row from an updated one.
-func RaiseAlertTx(ctx context.Context, tx pgx.Tx, in AlertInput) (SecurityAlert, bool, error) {
+func raiseAlertTx(ctx context.Context, tx pgx.Tx, in AlertInput) (SecurityAlert, bool, error) {
 	if !ValidAlertKind(in.Kind) {
 		return SecurityAlert{}, false, fmt.Errorf("%w: kind %q", ErrInvalidAlert, in.Kind)
 	}
@@ -152,7 +151,7 @@ func RaiseAlertTx(ctx context.Context, tx pgx.Tx, in AlertInput) (SecurityAlert,
 		return SecurityAlert{}, false, fmt.Errorf("%w: message is required", ErrInvalidAlert)
 	}
 	if in.DedupKey == "" {
-		in.DedupKey = DefaultAlertDedupKey(in)
+		in.DedupKey = defaultAlertDedupKey(in)
 	}
 	details := in.Details
 	if details == nil {
