@@ -76,6 +76,40 @@ func totpCode(t testing.TB, secret string, at time.Time) string {
 	return testenv.TOTP(t, secret, at, 6)
 }
 
+// previousStepCode is the code of the step before the current one, to
+// verify a new TOTP method with: the next login's code (the current step)
+// must still be fresh. It is computed away from a step's end (the server,
+// a moment later, must still have the previous step in its ±1 window), and
+// never for a step whose code equals the current or the next step's (the
+// server would take it for the later step, a 1 in 500,000 coincidence, and
+// refuse the login's code as a replay).
+func previousStepCode(t testing.TB, secret string) string {
+	t.Helper()
+	for {
+		now := testenv.AwayFromTOTPStepEnd(2 * time.Second)
+		prev := totpCode(t, secret, now.Add(-30*time.Second))
+		if prev != totpCode(t, secret, now) && prev != totpCode(t, secret, now.Add(30*time.Second)) {
+			return prev
+		}
+		testenv.AwayFromTOTPStepEnd(30 * time.Second) // the next step
+	}
+}
+
+// wrongTOTPCode is a well-formed code that matches none of the steps within
+// two of at, so the server refuses it whatever the secret.
+func wrongTOTPCode(t testing.TB, secret string, at time.Time) string {
+	t.Helper()
+	near := map[string]bool{}
+	for s := -2; s <= 2; s++ {
+		near[totpCode(t, secret, at.Add(time.Duration(s)*30*time.Second))] = true
+	}
+	for c := 999999; ; c-- {
+		if code := fmt.Sprintf("%06d", c); !near[code] {
+			return code
+		}
+	}
+}
+
 // enrolTOTP sets up and verifies TOTP for u; it returns the secret and the
 // backup codes.
 func enrolTOTP(t *testing.T, b *apiBundle, u testUser) (string, []string) {
@@ -83,11 +117,9 @@ func enrolTOTP(t *testing.T, b *apiBundle, u testUser) (string, []string) {
 	var setup mfaSetupResponse
 	b.callJSON("POST", "/api/security/mfa/setup", u.Token, map[string]any{"type": "totp"}, http.StatusCreated, &setup)
 	require.NotEmpty(t, setup.Secret)
-	// The code of the previous step: the next login's code (the current
-	// step) must still be fresh.
 	var verified mfaVerifyResponse
 	b.callJSON("POST", fmt.Sprintf("/api/security/mfa/%d/verify", setup.MFAID), u.Token,
-		map[string]any{"code": totpCode(t, setup.Secret, time.Now().Add(-30*time.Second))}, http.StatusOK, &verified)
+		map[string]any{"code": previousStepCode(t, setup.Secret)}, http.StatusOK, &verified)
 	require.True(t, verified.Verified)
 	return setup.Secret, verified.BackupCodes
 }
@@ -127,11 +159,12 @@ func TestTOTPEnrolmentAndLogin(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 
 	// Until verified, login is password only; a wrong code does not verify.
-	resp, data = b.call("POST", fmt.Sprintf("/api/security/mfa/%d/verify", setup.MFAID), b.user.Token, map[string]any{"code": "000000"})
+	resp, data = b.call("POST", fmt.Sprintf("/api/security/mfa/%d/verify", setup.MFAID), b.user.Token,
+		map[string]any{"code": wrongTOTPCode(t, setup.Secret, time.Now())})
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s", data)
 	var verified mfaVerifyResponse
 	b.callJSON("POST", fmt.Sprintf("/api/security/mfa/%d/verify", setup.MFAID), b.user.Token,
-		map[string]any{"code": totpCode(t, setup.Secret, time.Now().Add(-30*time.Second))}, http.StatusOK, &verified)
+		map[string]any{"code": previousStepCode(t, setup.Secret)}, http.StatusOK, &verified)
 	require.True(t, verified.Verified)
 	require.Len(t, verified.BackupCodes, 10)
 	for _, c := range verified.BackupCodes {
@@ -290,7 +323,7 @@ func TestLockoutAfterTenFailures(t *testing.T) {
 		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	}
 	ch := loginStart(t, b, b.user)
-	resp, _ := loginMFA(b, ch.MFAToken, "totp", wrongCode(totpCode(t, secret, time.Now())))
+	resp, _ := loginMFA(b, ch.MFAToken, "totp", wrongTOTPCode(t, secret, time.Now()))
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 
 	// Locked: even the right password and code are refused.
@@ -390,9 +423,12 @@ func TestMFAChangeAlerts(t *testing.T) {
 
 // rbacMFAPath is the path of a new unverified TOTP method of alice's, for
 // the route table.
+// rbacTOTPSecret is the seed of the TOTP method rbacMFAPath creates.
+const rbacTOTPSecret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
 func rbacMFAPath(suffix string) func(*apiBundle) string {
 	return func(b *apiBundle) string {
-		sealed, err := b.server.deps.Secrets.SealString("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+		sealed, err := b.server.deps.Secrets.SealString(rbacTOTPSecret)
 		require.NoError(b.t, err)
 		m := schemas.MFAMethod{UserID: b.user.ID, Type: schemas.MFATOTP, SecretSealed: sealed}
 		require.NoError(b.t, b.store.CreateMFAMethod(context.Background(), &m))

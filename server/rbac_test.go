@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
@@ -123,13 +124,15 @@ var routeTable = map[string]routeCase{
 	// MFA: the second login step needs a live mfa_token; the method routes
 	// act on the caller's own methods only (an unverified TOTP method of
 	// alice's: everyone else, admins included, gets 404)
-	"POST /api/auth/mfa":                             {body: func(*apiBundle) any { return map[string]string{"mfa_token": "x", "method": "totp", "code": "123456"} }, want: all(401)},
-	"POST /api/auth/mfa/send":                        {body: func(*apiBundle) any { return map[string]string{"mfa_token": "x", "method": "sms"} }, want: all(401)},
-	"GET /api/security/mfa":                          {want: signedIn(200)},
-	"POST /api/security/mfa/setup":                   {body: func(*apiBundle) any { return map[string]string{"type": "totp"} }, want: signedIn(201)},
-	"GET /api/security/mfa/{id}/qr.png":              {path: rbacMFAPath("/qr.png"), want: [4]int{401, 200, 404, 404}},
-	"POST /api/security/mfa/{id}/send":               {path: rbacMFAPath("/send"), want: [4]int{401, 400, 404, 404}}, // TOTP has no codes to send
-	"POST /api/security/mfa/{id}/verify":             {path: rbacMFAPath("/verify"), body: func(*apiBundle) any { return map[string]string{"code": "000000"} }, want: [4]int{401, 400, 404, 404}},
+	"POST /api/auth/mfa":                {body: func(*apiBundle) any { return map[string]string{"mfa_token": "x", "method": "totp", "code": "123456"} }, want: all(401)},
+	"POST /api/auth/mfa/send":           {body: func(*apiBundle) any { return map[string]string{"mfa_token": "x", "method": "sms"} }, want: all(401)},
+	"GET /api/security/mfa":             {want: signedIn(200)},
+	"POST /api/security/mfa/setup":      {body: func(*apiBundle) any { return map[string]string{"type": "totp"} }, want: signedIn(201)},
+	"GET /api/security/mfa/{id}/qr.png": {path: rbacMFAPath("/qr.png"), want: [4]int{401, 200, 404, 404}},
+	"POST /api/security/mfa/{id}/send":  {path: rbacMFAPath("/send"), want: [4]int{401, 400, 404, 404}}, // TOTP has no codes to send
+	"POST /api/security/mfa/{id}/verify": {path: rbacMFAPath("/verify"), body: func(b *apiBundle) any {
+		return map[string]string{"code": wrongTOTPCode(b.t, rbacTOTPSecret, time.Now())}
+	}, want: [4]int{401, 400, 404, 404}},
 	"DELETE /api/security/mfa/{id}":                  {path: rbacMFAPath(""), want: [4]int{401, 204, 404, 404}},
 	"POST /api/security/mfa/backup-codes/regenerate": {body: func(*apiBundle) any { return map[string]string{"code": "123456"} }, want: signedIn(409)}, // no MFA yet
 	"GET /api/admin/security/policy":                 {want: adminOnly(200)},

@@ -183,7 +183,11 @@ func (s *Server) mfaQRCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	png, err := mfa.QRPNG(uri, 256)
+	size, err := mfa.QRImageSize(uri, 256)
+	if err != nil {
+		return err
+	}
+	png, err := mfa.QRPNG(uri, size)
 	if err != nil {
 		return err
 	}

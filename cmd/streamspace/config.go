@@ -145,7 +145,7 @@ func readSecurity(e *envReader) SecurityConfig {
 		EncryptionKey:          e.key("ENCRYPTION_KEY"),
 		PreviousEncryptionKeys: readKeyList(e, "ENCRYPTION_KEY_PREVIOUS"),
 		WebhookSigningSecret:   e.secret("WEBHOOK_SIGNING_SECRET", 16),
-		MFAIssuer:              e.str("MFA_ISSUER", "StreamSpace"),
+		MFAIssuer:              e.mfaIssuer("MFA_ISSUER", "StreamSpace"),
 	}
 }
 

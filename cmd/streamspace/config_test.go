@@ -108,6 +108,8 @@ func TestConfigErrors(t *testing.T) {
 		{"SMTPPort", "SMTP_PORT", "smtp", `invalid SMTP_PORT "smtp": must be a whole number from 1 to 65535`},
 		{"SMTPTLS", "SMTP_TLS", "ssl3", `invalid SMTP_TLS "ssl3": must be one of starttls, tls, none`},
 		{"SMTPFrom", "SMTP_FROM", "not an address", `invalid SMTP_FROM "not an address": must be an email address`},
+		{"MFAIssuer", "MFA_ISSUER", "Acme:Prod", `invalid MFA_ISSUER "Acme:Prod": must not contain a colon`},
+		{"MFAIssuerLong", "MFA_ISSUER", strings.Repeat("x", 65), `invalid MFA_ISSUER "` + strings.Repeat("x", 65) + `": must be 1 to 64 bytes`},
 		{"ReadTimeout", "HTTP_READ_TIMEOUT", "soon", `invalid HTTP_READ_TIMEOUT "soon": must be a positive duration`},
 		{"NegativeTimeout", "HTTP_WRITE_TIMEOUT", "-5s", `invalid HTTP_WRITE_TIMEOUT "-5s": must be a positive duration`},
 		{"BodyLimit", "HTTP_MAX_BODY_BYTES", "1", `invalid HTTP_MAX_BODY_BYTES "1": must be a whole number from 1024 to 67108864`},

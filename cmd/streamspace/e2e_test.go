@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -203,10 +202,10 @@ func requireMetric(t *testing.T, exposition, want string) {
 	}
 }
 
+// freeAddr is an address for a listener the binary opens later (see
+// testenv.FreeAddr: a port from outside the ephemeral range, which the
+// cluster and the other packages servers starting meanwhile cannot take).
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
+	return testenv.FreeAddr(t)
 }

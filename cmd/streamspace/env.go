@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/streamspace/enterprise/internal/mfa"
 )
 
 // envReader reads typed settings from the environment, collecting one error
@@ -170,6 +172,14 @@ func (e *envReader) paths(name, v string) string {
 }
 
 // email reads an RFC 5322 address.
+func (e *envReader) mfaIssuer(name, def string) string {
+	v := e.str(name, def)
+	if err := mfa.ValidIssuer(v); err != nil {
+		e.bad(name, v, err.Error())
+	}
+	return v
+}
+
 func (e *envReader) email(name, def string) string {
 	v := e.str(name, def)
 	if v == "" {

@@ -1,18 +1,13 @@
 package mfa
 
 import (
-	"bytes"
 	"crypto/subtle"
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"strings"
 	"time"
 
-	"github.com/boombuler/barcode/qr"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/hotp"
 	"github.com/pquerna/otp/totp"
@@ -122,49 +117,23 @@ func allDigits(s string, n int) bool {
 	return true
 }
 
-// QR code image bounds for QRPNG.
+// Limits of the names in an otpauth URI. The account is a username (at
+// most 64 characters) or an email address (at most 254, RFC 5321); the
+// issuer is the operator's MFA_ISSUER.
 const (
-	QRMinSize = 64
-	QRMaxSize = 2048
-	qrQuiet   = 4 // modules of white border the QR standard asks for
+	MaxIssuerLen  = 64
+	MaxAccountLen = 254
 )
 
-// QRPNG renders uri (an otpauth URI) as a size x size PNG QR code, black on
-// white, with error correction level M and the 4-module quiet zone scanners
-// need. Modules are whole pixels, so the code stays sharp; the rest of the
-// image is white margin.
-func QRPNG(uri string, size int) ([]byte, error) {
-	if size < QRMinSize || size > QRMaxSize {
-		return nil, fmt.Errorf("qr: size %d is not within %d..%d", size, QRMinSize, QRMaxSize)
+// ValidIssuer reports what is wrong with issuer as the name authenticator
+// apps show, or nil: 1 to MaxIssuerLen bytes, no colon (the otpauth label
+// is "issuer:account", so a colon in the issuer would be misread).
+func ValidIssuer(issuer string) error {
+	switch {
+	case issuer == "" || len(issuer) > MaxIssuerLen:
+		return fmt.Errorf("must be 1 to %d bytes", MaxIssuerLen)
+	case strings.ContainsAny(issuer, ":\x00\r\n"):
+		return errors.New("must not contain a colon or a line break")
 	}
-	code, err := qr.Encode(uri, qr.M, qr.Auto)
-	if err != nil {
-		return nil, fmt.Errorf("qr: %w", err)
-	}
-	n := code.Bounds().Dx() // one pixel per module
-	scale := size / (n + 2*qrQuiet)
-	if scale < 1 {
-		return nil, errors.New("qr: the image is too small for this URI")
-	}
-	offset := (size - n*scale) / 2
-	img := image.NewPaletted(image.Rect(0, 0, size, size), color.Palette{color.White, color.Black})
-	origin := code.Bounds().Min
-	for y := 0; y < n; y++ {
-		for x := 0; x < n; x++ {
-			if r, _, _, _ := code.At(origin.X+x, origin.Y+y).RGBA(); r != 0 {
-				continue // white module
-			}
-			for py := 0; py < scale; py++ {
-				row := img.Pix[(offset+y*scale+py)*img.Stride:]
-				for px := 0; px < scale; px++ {
-					row[offset+x*scale+px] = 1
-				}
-			}
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		return nil, fmt.Errorf("qr: %w", err)
-	}
-	return buf.Bytes(), nil
+	return nil
 }

@@ -1,17 +1,11 @@
 package mfa
 
 import (
-	"bytes"
 	"encoding/base32"
-	"image"
-	"image/color"
-	_ "image/png" // image.Decode reads PNG
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/boombuler/barcode/qr"
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamspace/enterprise/internal/testenv"
@@ -146,74 +140,6 @@ func TestMatchTOTPFormat(t *testing.T) {
 		_, ok = MatchTOTP(other.Secret(), code, now)
 		require.False(t, ok)
 	}
-}
-
-// TestQRPNG decodes the PNG and reads the QR modules back: the image has
-// the asked size, a white quiet zone, the three finder patterns, and the
-// same modules as the QR encoding of the URI.
-func TestQRPNG(t *testing.T) {
-	t.Parallel()
-	key, err := NewTOTP("StreamSpace", "alice@example.com")
-	require.NoError(t, err)
-	uri := TOTPURI(key)
-
-	for _, size := range []int{256, 300} {
-		b, err := QRPNG(uri, size)
-		require.NoError(t, err)
-		img, format, err := image.Decode(bytes.NewReader(b))
-		require.NoError(t, err)
-		require.Equal(t, "png", format)
-		require.Equal(t, image.Rect(0, 0, size, size), img.Bounds())
-
-		ref, err := qr.Encode(uri, qr.M, qr.Auto)
-		require.NoError(t, err)
-		n := ref.Bounds().Dx()
-		scale := size / (n + 8)
-		off := (size - n*scale) / 2
-		require.GreaterOrEqual(t, off, 4*scale, "quiet zone of 4 modules")
-		dark := func(c color.Color) bool { r, _, _, _ := c.RGBA(); return r < 0x8000 }
-		module := func(x, y int) bool { // centre pixel of module (x, y)
-			return dark(img.At(off+x*scale+scale/2, off+y*scale+scale/2))
-		}
-		for y := 0; y < size; y++ { // nothing dark outside the code
-			for x := 0; x < size; x++ {
-				if x < off || y < off || x >= off+n*scale || y >= off+n*scale {
-					require.False(t, dark(img.At(x, y)), "pixel (%d,%d) in the quiet zone", x, y)
-				}
-			}
-		}
-		finder := func(x0, y0 int) {
-			for y := 0; y < 7; y++ {
-				for x := 0; x < 7; x++ {
-					ring := max(abs(x-3), abs(y-3))
-					require.Equal(t, ring != 2, module(x0+x, y0+y), "finder at (%d,%d) module (%d,%d)", x0, y0, x, y)
-				}
-			}
-		}
-		finder(0, 0)
-		finder(n-7, 0)
-		finder(0, n-7)
-		for y := 0; y < n; y++ {
-			for x := 0; x < n; x++ {
-				r, _, _, _ := ref.At(x, y).RGBA()
-				require.Equal(t, r == 0, module(x, y), "module (%d,%d)", x, y)
-			}
-		}
-	}
-
-	_, err = QRPNG(uri, 10)
-	require.Error(t, err)
-	_, err = QRPNG(uri, 100_000)
-	require.Error(t, err)
-	_, err = QRPNG(strings.Repeat("x", 1000), QRMinSize) // too many modules for 64 px
-	require.Error(t, err)
-}
-
-func abs(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
 
 func TestTOTPURIForRebuildsTheSetupURI(t *testing.T) {

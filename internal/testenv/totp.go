@@ -34,3 +34,18 @@ func TOTP(t testing.TB, secretB32 string, at time.Time, digits int) string {
 	}
 	return fmt.Sprintf("%0*d", digits, bin%mod)
 }
+
+// AwayFromTOTPStepEnd waits, if need be, until at least margin is left of
+// the current 30-second TOTP step, and returns the time then. A request
+// carrying a code of a neighbouring step (the previous one, say) computed
+// just before a step ends reaches the server's clock in the next step, where
+// that code is outside the ±1 window.
+func AwayFromTOTPStepEnd(margin time.Duration) time.Time {
+	now := time.Now()
+	const step = 30 * time.Second
+	if left := step - time.Duration(now.UnixNano()%int64(step)); left < margin {
+		time.Sleep(left + 10*time.Millisecond)
+		now = time.Now()
+	}
+	return now
+}
