@@ -63,6 +63,23 @@ func TestFreePort(t *testing.T) {
 	if !PortAccepts(port, time.Second) {
 		t.Fatalf("port %d does not accept while listening", port)
 	}
+
+	// Below the ephemeral range, and never the same port twice.
+	low := ephemeralLow()
+	seen := map[int]bool{port: true}
+	for range 200 {
+		p, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p >= low || p < 10000 {
+			t.Fatalf("port %d outside [10000, %d)", p, low)
+		}
+		if seen[p] {
+			t.Fatalf("port %d answered twice", p)
+		}
+		seen[p] = true
+	}
 }
 
 // Stop ends a child with SIGTERM, or with SIGKILL after the grace period
