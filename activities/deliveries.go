@@ -132,9 +132,15 @@ type PlanDeliveriesInput struct {
 	EventID string
 }
 
+// PlanEventsInput names the events of a batch to plan deliveries for.
+type PlanEventsInput struct {
+	EventIDs []string
+}
+
 // PlannedDelivery is one delivery of the event, ids only.
 type PlannedDelivery struct {
 	DeliveryID    string
+	EventID       string
 	EventType     string
 	WebhookID     string // "" for an integration
 	IntegrationID string // "" for a webhook
@@ -150,14 +156,30 @@ type PlanDeliveriesResult struct {
 
 // PlanDeliveries creates one delivery per enabled webhook and integration
 // subscribed to the event's type (idempotent: a replay creates nothing new)
-// and answers the event's unfinished deliveries.
+// and answers the event's unfinished deliveries. It is the per-event
+// workflow's step (runs started before batched dispatch); PlanEventDeliveries
+// is the batch's.
 func (a *Deliveries) PlanDeliveries(ctx context.Context, in PlanDeliveriesInput) (PlanDeliveriesResult, error) {
 	id, err := uuid.Parse(in.EventID)
 	if err != nil {
 		return PlanDeliveriesResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("bad event id %q", in.EventID), "BadEventID", err)
 	}
-	planned, err := a.Store.PlanDeliveries(ctx, id)
+	return a.plan(ctx, id)
+}
+
+// PlanEventDeliveries plans the deliveries of a batch of events in one
+// statement, as PlanDeliveries does for one.
+func (a *Deliveries) PlanEventDeliveries(ctx context.Context, in PlanEventsInput) (PlanDeliveriesResult, error) {
+	ids, err := parseEventIDs(in.EventIDs)
+	if err != nil {
+		return PlanDeliveriesResult{}, err
+	}
+	return a.plan(ctx, ids...)
+}
+
+func (a *Deliveries) plan(ctx context.Context, eventIDs ...uuid.UUID) (PlanDeliveriesResult, error) {
+	planned, err := a.Store.PlanDeliveries(ctx, eventIDs...)
 	if err != nil {
 		return PlanDeliveriesResult{}, err
 	}
@@ -166,8 +188,9 @@ func (a *Deliveries) PlanDeliveries(ctx context.Context, in PlanDeliveriesInput)
 		res.Parallelism = DefaultFirstAttemptParallelism
 	}
 	for _, p := range planned {
-		res.Deliveries = append(res.Deliveries, PlannedDelivery{DeliveryID: p.ID.String(), EventType: p.EventType,
-			WebhookID: idString(p.WebhookID), IntegrationID: idString(p.IntegrationID), Attempts: p.Attempts})
+		res.Deliveries = append(res.Deliveries, PlannedDelivery{DeliveryID: p.ID.String(), EventID: p.EventID.String(),
+			EventType: p.EventType, WebhookID: idString(p.WebhookID), IntegrationID: idString(p.IntegrationID),
+			Attempts: p.Attempts})
 	}
 	return res, nil
 }

@@ -91,6 +91,7 @@ func (p WebhookRetryPolicy) MaxAttemptsOrDefault() int {
 // ids only, no secret and no payload.
 type PlannedDelivery struct {
 	ID            uuid.UUID
+	EventID       uuid.UUID
 	EventType     string
 	WebhookID     *uuid.UUID
 	IntegrationID *uuid.UUID
@@ -105,50 +106,50 @@ const uuidv7SQL = `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) p
 	52, 1), 53, 1), 'hex')::uuid`
 
 // planDeliveriesSQL inserts one delivery per enabled webhook and enabled
-// integration subscribed to the event's type, skipping those that exist
+// integration subscribed to each event's type, skipping those that exist
 // (the partial unique indexes), and answers every delivery of the event that
 // is not finished. The inserted rows come from RETURNING; the rows that
 // existed come from the statement's snapshot, which does not see the
 // inserts, so none is answered twice.
 var planDeliveriesSQL = `
 WITH ev AS (
-	SELECT id, type FROM events WHERE id = $1
+	SELECT id, type FROM events WHERE id = ANY($1::uuid[])
 ), wh AS (
 	INSERT INTO deliveries (id, event_id, event_type, webhook_id)
 	SELECT ` + uuidv7SQL + `, ev.id, ev.type, w.id
 	  FROM ev JOIN webhooks w ON w.enabled AND w.events @> ARRAY[ev.type]
 	    ON CONFLICT (webhook_id, event_id) WHERE webhook_id IS NOT NULL AND NOT test DO NOTHING
-	RETURNING id, event_type, webhook_id, integration_id, state, attempts
+	RETURNING id, event_id, event_type, webhook_id, integration_id, state, attempts
 ), ig AS (
 	INSERT INTO deliveries (id, event_id, event_type, integration_id)
 	SELECT ` + uuidv7SQL + `, ev.id, ev.type, i.id
 	  FROM ev JOIN integrations i ON i.enabled AND i.events @> ARRAY[ev.type]
 	    ON CONFLICT (integration_id, event_id) WHERE integration_id IS NOT NULL AND NOT test DO NOTHING
-	RETURNING id, event_type, webhook_id, integration_id, state, attempts
+	RETURNING id, event_id, event_type, webhook_id, integration_id, state, attempts
 )
 SELECT * FROM wh
 UNION ALL SELECT * FROM ig
-UNION ALL SELECT id, event_type, webhook_id, integration_id, state, attempts
-	FROM deliveries WHERE event_id = $1 AND NOT test AND state IN ('pending', 'retrying')
+UNION ALL SELECT id, event_id, event_type, webhook_id, integration_id, state, attempts
+	FROM deliveries WHERE event_id = ANY($1::uuid[]) AND NOT test AND state IN ('pending', 'retrying')
 ORDER BY 1`
 
-// PlanDeliveries creates the deliveries of an event, one per enabled
-// webhook and integration subscribed to its type, and answers those not yet
-// finished (pending or retrying), old and new. Running it again for the same
-// event creates nothing new: it is idempotent. An event that does not exist
-// has no deliveries.
-func (s *Store) PlanDeliveries(ctx context.Context, eventID uuid.UUID) ([]PlannedDelivery, error) {
-	rows, err := s.Pool.Query(ctx, planDeliveriesSQL, eventID)
+// PlanDeliveries creates the deliveries of events, one per enabled webhook
+// and integration subscribed to each one's type, and answers those not yet
+// finished (pending or retrying), old and new, in one statement. Running it
+// again for the same events creates nothing new: it is idempotent. An event
+// that does not exist has no deliveries.
+func (s *Store) PlanDeliveries(ctx context.Context, eventIDs ...uuid.UUID) ([]PlannedDelivery, error) {
+	rows, err := s.Pool.Query(ctx, planDeliveriesSQL, eventIDs)
 	if err != nil {
-		return nil, fmt.Errorf("plan deliveries of event %s: %w", eventID, err)
+		return nil, fmt.Errorf("plan deliveries of %d events: %w", len(eventIDs), err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PlannedDelivery, error) {
 		var p PlannedDelivery
-		err := r.Scan(&p.ID, &p.EventType, &p.WebhookID, &p.IntegrationID, &p.State, &p.Attempts)
+		err := r.Scan(&p.ID, &p.EventID, &p.EventType, &p.WebhookID, &p.IntegrationID, &p.State, &p.Attempts)
 		return p, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("plan deliveries of event %s: %w", eventID, err)
+		return nil, fmt.Errorf("plan deliveries of %d events: %w", len(eventIDs), err)
 	}
 	return out, nil
 }

@@ -47,13 +47,13 @@ func TestListEvents(t *testing.T) {
 	ids := publishN(t, store, 21)
 	// Move some along the dispatch states.
 	require.NoError(t, store.InTx(ctx, func(tx pgx.Tx) error {
-		return schemas.MarkEventsDispatched(ctx, tx, ids[:4], []string{"event/0", "event/1", "event/2", "event/3"})
+		return schemas.MarkEventsDispatched(ctx, tx, ids[:4], "events/b", "r")
 	}))
-	require.NoError(t, store.FinishEvent(ctx, ids[0], ""))
-	require.NoError(t, store.FinishEvent(ctx, ids[1], "gave up"))
+	_, err := store.FinishEvents(ctx, "events/b", []schemas.EventOutcome{{ID: ids[0]}, {ID: ids[1], Cause: "gave up"}})
+	require.NoError(t, err)
 	// Give the last five a later occurred_at for the since filter.
 	later := time.Now().Add(time.Hour)
-	_, err := pool.Exec(ctx, `UPDATE events SET occurred_at = $1 WHERE id = ANY($2)`, later, ids[16:])
+	_, err = pool.Exec(ctx, `UPDATE events SET occurred_at = $1 WHERE id = ANY($2)`, later, ids[16:])
 	require.NoError(t, err)
 
 	list := func(f schemas.EventFilter) []schemas.StoredEvent {
@@ -81,7 +81,8 @@ func TestListEvents(t *testing.T) {
 	require.Len(t, failed, 1)
 	require.Equal(t, ids[1], failed[0].ID)
 	require.Equal(t, "gave up", failed[0].LastError)
-	require.Equal(t, "event/1", failed[0].WorkflowID)
+	require.Equal(t, "events/b", failed[0].WorkflowID)
+	require.Equal(t, "r", failed[0].RunID)
 	require.NotNil(t, failed[0].DispatchedAt)
 	require.NotNil(t, failed[0].CompletedAt)
 	require.Len(t, list(schemas.EventFilter{State: schemas.DispatchDispatched}), 2)

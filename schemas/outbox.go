@@ -22,7 +22,7 @@ const FinishedChannel = "streamspace_event_finished"
 // Dispatch states of an event row.
 const (
 	DispatchPending    = "pending"    // written, no workflow started yet
-	DispatchDispatched = "dispatched" // its DispatchEvent workflow has started
+	DispatchDispatched = "dispatched" // its run (DispatchEvents) has started
 	DispatchCompleted  = "completed"  // the workflow finished its work
 	DispatchFailed     = "failed"     // the workflow gave up; last_error says why
 )
@@ -46,7 +46,8 @@ type StoredEvent struct {
 	DispatchState    string
 	DispatchAttempts int
 	LastError        string
-	WorkflowID       string
+	WorkflowID       string // events/<batch id>, or event/<id> for a run of the per-event workflow
+	RunID            string // the run of WorkflowID that holds the event
 	DispatchedAt     *time.Time
 	CompletedAt      *time.Time
 }
@@ -88,12 +89,12 @@ func Publish(ctx context.Context, tx pgx.Tx, ev Event) (uuid.UUID, error) {
 }
 
 const eventColumns = `id, seq, type, payload, occurred_at, dispatch_state, dispatch_attempts,
-	coalesce(last_error, ''), coalesce(workflow_id, ''), dispatched_at, completed_at`
+	coalesce(last_error, ''), coalesce(workflow_id, ''), coalesce(run_id, ''), dispatched_at, completed_at`
 
 func scanEvent(row pgx.Row) (StoredEvent, error) {
 	var e StoredEvent
 	err := row.Scan(&e.ID, &e.Seq, &e.Type, &e.Payload, &e.OccurredAt, &e.DispatchState,
-		&e.DispatchAttempts, &e.LastError, &e.WorkflowID, &e.DispatchedAt, &e.CompletedAt)
+		&e.DispatchAttempts, &e.LastError, &e.WorkflowID, &e.RunID, &e.DispatchedAt, &e.CompletedAt)
 	return e, err
 }
 
@@ -125,27 +126,99 @@ func ClaimPendingEvents(ctx context.Context, tx pgx.Tx, limit int) ([]StoredEven
 	return events, nil
 }
 
-// MarkEventsDispatched records that the events' workflows have started.
-func MarkEventsDispatched(ctx context.Context, tx pgx.Tx, ids []uuid.UUID, workflowIDs []string) error {
-	_, err := tx.Exec(ctx, `UPDATE events e SET dispatch_state = 'dispatched', dispatched_at = clock_timestamp(),
-		dispatch_attempts = dispatch_attempts + 1, workflow_id = w.wid, last_error = NULL
-		FROM unnest($1::uuid[], $2::text[]) AS w(id, wid)
-		WHERE e.id = w.id AND e.dispatch_state = 'pending'`, ids, workflowIDs)
+// MarkEventsDispatched records that the events are held by the run runID
+// of workflowID (their batch's DispatchEvents run).
+func MarkEventsDispatched(ctx context.Context, tx pgx.Tx, ids []uuid.UUID, workflowID, runID string) error {
+	_, err := tx.Exec(ctx, `UPDATE events SET dispatch_state = 'dispatched', dispatched_at = clock_timestamp(),
+		dispatch_attempts = dispatch_attempts + 1, workflow_id = $2, run_id = nullif($3, ''), last_error = NULL
+		WHERE id = ANY($1) AND dispatch_state = 'pending'`, ids, workflowID, runID)
 	if err != nil {
 		return fmt.Errorf("mark events dispatched: %w", err)
 	}
 	return nil
 }
 
-// DeferEvent records a failed dispatch attempt and when to try again.
-func DeferEvent(ctx context.Context, tx pgx.Tx, id uuid.UUID, cause string, retryIn time.Duration) error {
-	_, err := tx.Exec(ctx, `UPDATE events SET dispatch_attempts = dispatch_attempts + 1, last_error = $2,
-		next_attempt_at = clock_timestamp() + $3::interval WHERE id = $1 AND dispatch_state = 'pending'`,
-		id, cause, retryIn)
+// DeferEvents records a failed dispatch attempt of each event and when to
+// try it again: after retryIn(its attempts so far + 1).
+func DeferEvents(ctx context.Context, tx pgx.Tx, events []StoredEvent, cause string, retryIn func(attempt int) time.Duration) error {
+	ids := make([]uuid.UUID, len(events))
+	waits := make([]int64, len(events)) // microseconds
+	for i, ev := range events {
+		ids[i], waits[i] = ev.ID, retryIn(ev.DispatchAttempts+1).Microseconds()
+	}
+	_, err := tx.Exec(ctx, `UPDATE events e SET dispatch_attempts = dispatch_attempts + 1, last_error = $3,
+		next_attempt_at = clock_timestamp() + d.us * interval '1 microsecond'
+		FROM unnest($1::uuid[], $2::bigint[]) AS d(id, us)
+		WHERE e.id = d.id AND e.dispatch_state = 'pending'`, ids, waits, cause)
 	if err != nil {
-		return fmt.Errorf("defer event %s: %w", id, err)
+		return fmt.Errorf("defer events: %w", err)
 	}
 	return nil
+}
+
+// HeldEvents answers which of ids the run of workflowID holds: those
+// still dispatched to it. The relay marks a batch's events in the
+// transaction that claimed them, after the run has started; the row locks
+// make this wait for that transaction, so a run whose relay rolled back
+// (it crashed between the start and the commit, and the events went to a
+// later batch) holds none, and an event finished by an earlier task of
+// the same run is not answered again.
+func (s *Store) HeldEvents(ctx context.Context, workflowID string, ids []uuid.UUID) ([]uuid.UUID, error) {
+	// Lock by id alone, and test the run afterwards: in READ COMMITTED a
+	// row whose snapshot version fails the WHERE clause is skipped without
+	// waiting for its lock, so "AND workflow_id = $2" in the locking query
+	// would miss the rows of a relay transaction still committing.
+	rows, err := s.Pool.Query(ctx, `WITH locked AS (
+			SELECT id, seq, workflow_id, dispatch_state FROM events WHERE id = ANY($1) FOR SHARE)
+		SELECT id FROM locked WHERE workflow_id = $2 AND dispatch_state = 'dispatched' ORDER BY seq`, ids, workflowID)
+	if err != nil {
+		return nil, fmt.Errorf("held events of %s: %w", workflowID, err)
+	}
+	held, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("held events of %s: %w", workflowID, err)
+	}
+	return held, nil
+}
+
+// EventOutcome is how the handling of one event ended; Cause is empty on
+// success.
+type EventOutcome struct {
+	ID    uuid.UUID
+	Cause string
+}
+
+// FinishEvents records the outcomes of events the run of workflowID
+// handled, in one statement, and notifies FinishedChannel for each. An
+// event no longer dispatched to that run is left as it is. It answers how
+// many it finished.
+func (s *Store) FinishEvents(ctx context.Context, workflowID string, outcomes []EventOutcome) (int, error) {
+	ids := make([]uuid.UUID, len(outcomes))
+	causes := make([]string, len(outcomes))
+	for i, o := range outcomes {
+		ids[i], causes[i] = o.ID, o.Cause
+	}
+	var n int
+	err := s.Pool.QueryRow(ctx, `WITH done AS (
+			UPDATE events e SET completed_at = clock_timestamp(), last_error = nullif(o.cause, ''),
+				dispatch_state = CASE WHEN o.cause = '' THEN 'completed' ELSE 'failed' END
+			FROM unnest($1::uuid[], $2::text[]) AS o(id, cause)
+			WHERE e.id = o.id AND e.workflow_id = $3 AND e.dispatch_state = 'dispatched' RETURNING e.id)
+		SELECT count(pg_notify($4, id::text)) FROM done`, ids, causes, workflowID, FinishedChannel).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("finish events of %s: %w", workflowID, err)
+	}
+	return n, nil
+}
+
+// EventsInFlight counts the events dispatched to runs that have not
+// finished them: the relay's back-pressure.
+func (s *Store) EventsInFlight(ctx context.Context) (int, error) {
+	var n int
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE dispatch_state = 'dispatched'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("events in flight: %w", err)
+	}
+	return n, nil
 }
 
 // NextPendingEventDue tells when the earliest pending event becomes due; ok

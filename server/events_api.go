@@ -31,6 +31,7 @@ type eventRecordJSON struct {
 	DispatchAttempts int               `json:"dispatch_attempts"`
 	LastError        *string           `json:"last_error"`
 	WorkflowID       *string           `json:"workflow_id"`
+	RunID            *string           `json:"run_id"`
 	DispatchedAt     *time.Time        `json:"dispatched_at"`
 	CompletedAt      *time.Time        `json:"completed_at"`
 	Data             json.RawMessage   `json:"data"`
@@ -54,6 +55,7 @@ func toEventRecordJSON(e schemas.StoredEvent) eventRecordJSON {
 		DispatchAttempts: e.DispatchAttempts,
 		LastError:        optString(e.LastError),
 		WorkflowID:       optString(e.WorkflowID),
+		RunID:            optString(e.RunID),
 		DispatchedAt:     utcPtr(e.DispatchedAt),
 		CompletedAt:      utcPtr(e.CompletedAt),
 		Data:             e.Payload,

@@ -56,12 +56,13 @@ func TestEventsAPI(t *testing.T) {
 			}
 			ids = append(ids, id)
 		}
-		return schemas.MarkEventsDispatched(ctx, tx, ids[:2], []string{"event/" + ids[0].String(), "event/" + ids[1].String()})
+		return schemas.MarkEventsDispatched(ctx, tx, ids[:2], "events/batch-1", "run-1")
 	}))
-	require.NoError(t, h.store.FinishEvent(ctx, ids[0], ""))
-	require.NoError(t, h.store.FinishEvent(ctx, ids[1], "webhook gave up"))
+	n, err := h.store.FinishEvents(ctx, "events/batch-1", []schemas.EventOutcome{{ID: ids[0]}, {ID: ids[1], Cause: "webhook gave up"}})
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
 	later := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-	_, err := pool.Exec(ctx, `UPDATE events SET occurred_at = $1 WHERE id = ANY($2)`, later, ids[6:])
+	_, err = pool.Exec(ctx, `UPDATE events SET occurred_at = $1 WHERE id = ANY($2)`, later, ids[6:])
 	require.NoError(t, err)
 
 	all := h.listEvents(t, nil)
@@ -77,7 +78,8 @@ func TestEventsAPI(t *testing.T) {
 	require.Equal(t, "failed", f.DispatchState)
 	require.Equal(t, 1, f.DispatchAttempts)
 	require.Equal(t, "webhook gave up", *f.LastError)
-	require.Equal(t, "event/"+ids[1].String(), *f.WorkflowID)
+	require.Equal(t, "events/batch-1", *f.WorkflowID)
+	require.Equal(t, "run-1", *f.RunID)
 	require.NotNil(t, f.DispatchedAt)
 	require.NotNil(t, f.CompletedAt)
 	require.JSONEq(t, `{"session_id":"s-1","user":"u","template":"firefox","state":"running"}`, string(f.Data))
@@ -87,6 +89,7 @@ func TestEventsAPI(t *testing.T) {
 	p := pending.Events[0]
 	require.Nil(t, p.LastError)
 	require.Nil(t, p.WorkflowID)
+	require.Nil(t, p.RunID)
 	require.Nil(t, p.DispatchedAt)
 	require.Nil(t, p.CompletedAt)
 

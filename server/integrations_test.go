@@ -14,7 +14,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
-	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/streamspace/enterprise/activities"
 	"github.com/streamspace/enterprise/activities/notify"
@@ -404,7 +403,7 @@ func TestIntegrationSendTest(t *testing.T) {
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	wg.Go(func() {
-		_ = worker.Run(ctx, tc, wf.TaskQueue, worker.Deps{Store: b.store, Deliveries: deliveries}, sdkworker.Options{}, logger)
+		_ = worker.Run(ctx, tc, wf.TaskQueue, worker.Deps{Store: b.store, Deliveries: deliveries}, worker.Options{}, logger)
 	})
 
 	in := createIntegrationViaAPI(b, integrationBody(func(m map[string]any) {

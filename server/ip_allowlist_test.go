@@ -23,7 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
-	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/streamspace/enterprise/internal/clientip"
 	"github.com/streamspace/enterprise/internal/testenv"
@@ -602,7 +601,7 @@ func allowlistWorker(t *testing.T, store *schemas.Store) *workflows.Client {
 	})
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	wg.Go(func() {
-		_ = worker.Run(ctx, tc, wf.TaskQueue, worker.Deps{Store: store}, sdkworker.Options{}, logger)
+		_ = worker.Run(ctx, tc, wf.TaskQueue, worker.Deps{Store: store}, worker.Options{}, logger)
 	})
 	return wf
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
-	sdkworker "go.temporal.io/sdk/worker"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/streamspace/enterprise/activities"
@@ -97,7 +96,7 @@ func runLifecycle(t *testing.T, tc client.Client, queue string, kube *activities
 		wg.Wait()
 	})
 	wg.Go(func() {
-		_ = worker.Run(ctx, tc, queue, worker.Deps{Store: store, Kube: kube, Quota: quota}, sdkworker.Options{}, logger)
+		_ = worker.Run(ctx, tc, queue, worker.Deps{Store: store, Kube: kube, Quota: quota}, worker.Options{}, logger)
 	})
 	ctl, err := sessionctl.New(sessionctl.Config{Kube: kube, Workers: 2, Logger: logger})
 	require.NoError(t, err)

@@ -23,7 +23,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
-	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/streamspace/enterprise/activities"
 	"github.com/streamspace/enterprise/internal/safehttp"
@@ -270,7 +269,7 @@ func newWebhookEngineAPI(t *testing.T) (*apiBundle, *secretbox.Box) {
 	})
 	deliveries := &activities.Deliveries{Store: b.store, Secrets: box, HTTP: safehttp.NewClient(webhookTestOutbound), Logger: logger}
 	wg.Go(func() {
-		_ = worker.Run(ctx, tc, wf.TaskQueue, worker.Deps{Store: b.store, Deliveries: deliveries}, sdkworker.Options{}, logger)
+		_ = worker.Run(ctx, tc, wf.TaskQueue, worker.Deps{Store: b.store, Deliveries: deliveries}, worker.Options{}, logger)
 	})
 	return b, box
 }

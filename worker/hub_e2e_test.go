@@ -25,7 +25,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/streamspace/enterprise/activities"
 	"github.com/streamspace/enterprise/internal/safehttp"
@@ -91,7 +90,7 @@ func (s *hubStack) runWorker() (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		_ = worker.Run(ctx, s.temporal, s.taskQueue, worker.Deps{Store: s.store, Deliveries: hubDeliveries(s.store, s.box)},
-			sdkworker.Options{}, slog.New(slog.DiscardHandler))
+			worker.Options{}, slog.New(slog.DiscardHandler))
 		close(done)
 	}()
 	return func() { cancel(); <-done }
@@ -145,7 +144,7 @@ func TestDeliveryWorkerProcess(t *testing.T) {
 		fmt.Println("ready")
 	}()
 	_ = worker.Run(ctx, tc, os.Getenv("HUB_TASK_QUEUE"), worker.Deps{Store: store, Deliveries: hubDeliveries(store, box)},
-		sdkworker.Options{}, slog.New(slog.DiscardHandler))
+		worker.Options{}, slog.New(slog.DiscardHandler))
 }
 
 // webhook subscribes a receiver to session.created.
@@ -293,8 +292,12 @@ func TestDeliveryCrashSafety(t *testing.T) {
 	kill := s.startWorkerProcess()
 	const n = 20
 	s.publish(n, n)
-	s.waitFor("every delivery's first attempt failed and waits to retry", time.Minute, func() bool {
-		return s.countDeliveries()[schemas.DeliveryRetrying] == n
+	// The batch run finishes its events once it has started their retry
+	// runs: wait for that, not only for the first attempts.
+	s.waitFor("every delivery's first attempt failed and its retry run waits", time.Minute, func() bool {
+		var finished int
+		require.NoError(t, s.pool.QueryRow(s.ctx, `SELECT count(*) FROM events WHERE dispatch_state = 'completed'`).Scan(&finished))
+		return s.countDeliveries()[schemas.DeliveryRetrying] == n && finished == n
 	})
 	total, distinct := rv.counts()
 	require.Equal(t, n, total)

@@ -16,18 +16,25 @@ import (
 	"github.com/streamspace/enterprise/workflows"
 )
 
-// Starter starts the DispatchEvent run of an event; *workflows.Client is one.
+// Starter starts the DispatchEvents run of a batch; *workflows.Client is one.
 type Starter interface {
-	StartDispatchEvent(ctx context.Context, in workflows.DispatchEventInput) (string, error)
+	StartDispatchBatch(ctx context.Context, in workflows.DispatchBatchInput) (workflowID, runID string, err error)
 }
 
-// Relay moves events from the outbox into Temporal: each pending event becomes
-// exactly one DispatchEvent run. It wakes on the events table's NOTIFY, so a
-// committed event is started within milliseconds, and it also sweeps on a
-// timer, so events written while Temporal (or the listener) was down are
-// dispatched once it is back. Several relays may run at once: rows are
-// claimed with FOR UPDATE SKIP LOCKED and workflow IDs are derived from event
-// IDs, so an event is never started twice.
+// Relay moves events from the outbox into Temporal: it claims pending events
+// in batches and starts one DispatchEvents run per batch, recording the run
+// on each event row in the transaction that claimed them. It wakes on the
+// events table's NOTIFY, so a lone event is started within milliseconds;
+// under load, batch starts are at least BatchWindow apart and what arrives
+// meanwhile joins the next batch. It also sweeps on a timer, so events
+// written while Temporal (or the listener) was down are dispatched once it
+// is back. Several relays may run at once: rows are claimed with FOR UPDATE
+// SKIP LOCKED, and a run handles only the events whose rows name it
+// (DispatchEvents' HoldEvents), so an event is never handled by two runs.
+//
+// Back-pressure: while MaxInFlight events are dispatched but not finished,
+// the relay claims nothing more; the events wait, durable, in the outbox,
+// and Temporal and the worker hold only what they can work through.
 type Relay struct {
 	Pool    *pgxpool.Pool
 	Starter Starter
@@ -35,18 +42,22 @@ type Relay struct {
 	Config  RelayConfig
 	Metrics *RelayMetrics // optional
 
+	lastStart time.Time // of this relay's latest batch (BatchWindow)
+	throttled bool      // the latest drain stopped at MaxInFlight
+
 	// OnDispatched, when set, is called after each batch commits with the
 	// events whose runs were started and the time the batch committed.
 	OnDispatched func(events []schemas.StoredEvent, at time.Time)
-	// OnDeferred, when set, is called after each batch in which starts failed,
-	// with how many failed and the first error.
+	// OnDeferred, when set, is called after each batch whose start failed,
+	// with how many events it deferred and the error.
 	OnDeferred func(failed int, err error)
 }
 
 // RelayConfig tunes the relay; zero fields take the defaults.
 type RelayConfig struct {
-	BatchSize     int           // events claimed per transaction (100)
-	Concurrency   int           // workflow starts in flight at once (32)
+	BatchSize     int           // events claimed per transaction, and per DispatchEvents run (100)
+	BatchWindow   time.Duration // least time between two batch starts (25ms)
+	MaxInFlight   int           // dispatched events not yet finished, beyond which nothing is claimed (20000)
 	SweepInterval time.Duration // longest wait between sweeps (5s)
 	StartTimeout  time.Duration // per workflow start (5s)
 	RetryMin      time.Duration // first delay after a failed start (1s)
@@ -62,9 +73,10 @@ func (c RelayConfig) withDefaults() RelayConfig {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 100
 	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = 32
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 20000
 	}
+	def(&c.BatchWindow, 25*time.Millisecond)
 	def(&c.SweepInterval, 5*time.Second)
 	def(&c.StartTimeout, 5*time.Second)
 	def(&c.RetryMin, time.Second)
@@ -105,10 +117,28 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// drain dispatches batches until no due event is left.
+// drain dispatches batches until no due event is left, or until
+// MaxInFlight events are in flight.
 func (r *Relay) drain(ctx context.Context, cfg RelayConfig) error {
+	store := &schemas.Store{Pool: r.Pool}
 	for ctx.Err() == nil {
-		claimed, err := r.dispatchBatch(ctx, cfg)
+		if wait := time.Until(r.lastStart.Add(cfg.BatchWindow)); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		}
+		inFlight, err := store.EventsInFlight(ctx)
+		if err != nil {
+			return err
+		}
+		if inFlight >= cfg.MaxInFlight {
+			r.throttled = true
+			return nil
+		}
+		r.throttled = false
+		claimed, err := r.dispatchBatch(ctx, cfg, min(cfg.BatchSize, cfg.MaxInFlight-inFlight))
 		if err != nil || claimed < cfg.BatchSize {
 			return err
 		}
@@ -117,8 +147,12 @@ func (r *Relay) drain(ctx context.Context, cfg RelayConfig) error {
 }
 
 // nextSweep is how long to wait before sweeping again: until the earliest
-// deferred event is due, at most SweepInterval.
+// deferred event is due, at most SweepInterval; soon while back-pressure
+// holds events back.
 func (r *Relay) nextSweep(ctx context.Context, cfg RelayConfig) time.Duration {
+	if r.throttled {
+		return throttledPoll
+	}
 	due, ok, err := (&schemas.Store{Pool: r.Pool}).NextPendingEventDue(ctx)
 	if err != nil || !ok {
 		return cfg.SweepInterval
@@ -126,108 +160,61 @@ func (r *Relay) nextSweep(ctx context.Context, cfg RelayConfig) time.Duration {
 	return min(max(time.Until(due), 10*time.Millisecond), cfg.SweepInterval)
 }
 
-type startResult struct {
-	workflowID string
-	err        error
-}
+// throttledPoll is how often a relay held back by MaxInFlight looks again.
+const throttledPoll = 100 * time.Millisecond
 
-// dispatchBatch claims one batch of due events, starts their runs and records
-// the outcome, all in one transaction. It returns how many it claimed.
-func (r *Relay) dispatchBatch(ctx context.Context, cfg RelayConfig) (int, error) {
+// dispatchBatch claims one batch of up to limit due events, starts their
+// run and records it, all in one transaction. It returns how many it
+// claimed.
+func (r *Relay) dispatchBatch(ctx context.Context, cfg RelayConfig, limit int) (int, error) {
 	tx, err := r.Pool.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	events, err := schemas.ClaimPendingEvents(ctx, tx, cfg.BatchSize)
+	events, err := schemas.ClaimPendingEvents(ctx, tx, limit)
 	if err != nil || len(events) == 0 {
 		return 0, err
 	}
-	results := r.startAll(ctx, cfg, events)
-
-	var ids []uuid.UUID
-	var wids []string
-	var started []schemas.StoredEvent
-	var failures int
+	batchID, err := uuid.NewV7()
+	if err != nil {
+		return 0, err
+	}
+	in := workflows.DispatchBatchInput{BatchID: batchID.String(), Events: make([]workflows.DispatchEventInput, len(events))}
+	ids := make([]uuid.UUID, len(events))
 	for i, ev := range events {
-		res := results[i]
-		if res.err == nil {
-			ids, wids, started = append(ids, ev.ID), append(wids, res.workflowID), append(started, ev)
-			continue
-		}
-		failures++
-		if err := schemas.DeferEvent(ctx, tx, ev.ID, res.err.Error(), cfg.retryDelay(ev.DispatchAttempts+1)); err != nil {
+		in.Events[i] = workflows.DispatchEventInput{EventID: ev.ID.String(), Type: string(ev.Type)}
+		ids[i] = ev.ID
+	}
+	sctx, scancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	wid, runID, startErr := r.Starter.StartDispatchBatch(sctx, in)
+	scancel()
+	r.lastStart = time.Now()
+	if startErr != nil {
+		if err := schemas.DeferEvents(ctx, tx, events, startErr.Error(), cfg.retryDelay); err != nil {
 			return 0, err
 		}
-	}
-	if err := schemas.MarkEventsDispatched(ctx, tx, ids, wids); err != nil {
+	} else if err := schemas.MarkEventsDispatched(ctx, tx, ids, wid, runID); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
 	now := time.Now()
-	r.Metrics.observe(started, failures, now)
-	if r.OnDispatched != nil && len(started) > 0 {
-		r.OnDispatched(started, now)
-	}
-	if failures > 0 {
-		r.Logger.Warn("event dispatch deferred", "failed", failures, "started", len(started),
-			"first_error", firstErr(results))
+	if startErr != nil {
+		r.Metrics.observe(nil, len(events), now)
+		r.Logger.Warn("event dispatch deferred", "events", len(events), "err", startErr)
 		if r.OnDeferred != nil {
-			r.OnDeferred(failures, firstErr(results))
+			r.OnDeferred(len(events), startErr)
 		}
-		if len(started) == 0 {
-			return 0, nil // Temporal is likely down: stop draining until the next sweep
-		}
+		return 0, nil // Temporal is likely down: stop draining until the next sweep
+	}
+	r.Metrics.observe(events, 0, now)
+	if r.OnDispatched != nil {
+		r.OnDispatched(events, now)
 	}
 	return len(events), nil
-}
-
-// startAll starts the runs of events concurrently. After the first failure the
-// rest are not attempted (when Temporal is unreachable every start would wait
-// out its timeout); they are deferred with the same error.
-func (r *Relay) startAll(ctx context.Context, cfg RelayConfig, events []schemas.StoredEvent) []startResult {
-	results := make([]startResult, len(events))
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	sem := make(chan struct{}, cfg.Concurrency)
-	var wg sync.WaitGroup
-	for i, ev := range events {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			results[i].err = context.Cause(ctx)
-			continue
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := context.Cause(ctx); err != nil {
-				results[i].err = err
-				return
-			}
-			sctx, scancel := context.WithTimeout(ctx, cfg.StartTimeout)
-			defer scancel()
-			wid, err := r.Starter.StartDispatchEvent(sctx, workflows.DispatchEventInput{
-				EventID: ev.ID.String(), Type: string(ev.Type)})
-			results[i] = startResult{workflowID: wid, err: err}
-			if err != nil {
-				cancel(fmt.Errorf("not attempted after an earlier failure: %w", err))
-			}
-		})
-	}
-	wg.Wait()
-	return results
-}
-
-func firstErr(results []startResult) error {
-	for _, r := range results {
-		if r.err != nil {
-			return r.err
-		}
-	}
-	return nil
 }
 
 // listen holds a LISTEN connection and signals wake for each notification.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/streamspace/enterprise/internal/testenv"
 	"github.com/streamspace/enterprise/schemas"
@@ -28,22 +27,25 @@ type timingStarter struct {
 	want    int
 }
 
-func (s *timingStarter) StartDispatchEvent(ctx context.Context, in workflows.DispatchEventInput) (string, error) {
-	id, err := s.next.StartDispatchEvent(ctx, in)
+func (s *timingStarter) StartDispatchBatch(ctx context.Context, in workflows.DispatchBatchInput) (string, string, error) {
+	wid, runID, err := s.next.StartDispatchBatch(ctx, in)
 	if err == nil {
+		now := time.Now()
 		s.mu.Lock()
-		s.started[in.EventID] = time.Now()
+		for _, ev := range in.Events {
+			s.started[ev.EventID] = now
+		}
 		if len(s.started) == s.want {
 			close(s.all)
 		}
 		s.mu.Unlock()
 	}
-	return id, err
+	return wid, runID, err
 }
 
 // BenchmarkRelay publishes events into the outbox and measures the relay
 // against the real Temporal dev server with a worker running the
-// DispatchEvent runs. Run it with `make bench`.
+// DispatchEvents runs. Run it with `make bench`.
 //
 //   - burst: 3000 events committed as fast as one publisher can, reporting
 //     events/s from the first commit to the last workflow start;
@@ -61,8 +63,8 @@ func BenchmarkRelay(b *testing.B) {
 // instantStarter stands in for Temporal to measure the relay alone.
 type instantStarter struct{}
 
-func (instantStarter) StartDispatchEvent(_ context.Context, in workflows.DispatchEventInput) (string, error) {
-	return workflows.DispatchEventID(in.EventID), nil
+func (instantStarter) StartDispatchBatch(_ context.Context, in workflows.DispatchBatchInput) (string, string, error) {
+	return workflows.DispatchBatchID(in.BatchID), uuid.NewString(), nil
 }
 
 func benchRelay(b *testing.B, events, rate int, relayOnly bool) {
@@ -93,7 +95,7 @@ func runRelayLoad(b *testing.B, events, rate int, relayOnly bool) {
 	wg.Go(func() { _ = relay.Run(ctx) })
 	if !relayOnly {
 		wg.Go(func() {
-			_ = worker.Run(ctx, tc, taskQueue, worker.Deps{Store: store}, sdkworker.Options{}, logger)
+			_ = worker.Run(ctx, tc, taskQueue, worker.Deps{Store: store}, worker.Options{}, logger)
 		})
 	}
 

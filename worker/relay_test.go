@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,10 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/streamspace/enterprise/internal/testenv"
 	"github.com/streamspace/enterprise/schemas"
@@ -65,7 +63,7 @@ func setupRelay(t *testing.T) *relayBundle {
 	}
 	done := make(chan struct{}, 2)
 	go func() {
-		_ = worker.Run(ctx, b.temporal, taskQueue, worker.Deps{Store: b.store}, sdkworker.Options{}, logger)
+		_ = worker.Run(ctx, b.temporal, taskQueue, worker.Deps{Store: b.store}, worker.Options{}, logger)
 		done <- struct{}{}
 	}()
 	go func() {
@@ -117,14 +115,20 @@ func (b *relayBundle) waitDispatched(t *testing.T, id uuid.UUID) {
 	}
 }
 
-// waitCompleted blocks until the event's DispatchEvent run completes.
-func (b *relayBundle) waitCompleted(t *testing.T, id uuid.UUID) workflows.DispatchEventResult {
+// waitCompleted blocks until the batch run named on the event's row
+// completes, and returns the event as it is then.
+func (b *relayBundle) waitCompleted(t *testing.T, id uuid.UUID) (schemas.StoredEvent, workflows.DispatchBatchResult) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var res workflows.DispatchEventResult
-	require.NoError(t, b.temporal.GetWorkflow(ctx, workflows.DispatchEventID(id.String()), "").Get(ctx, &res))
-	return res
+	ev, err := b.store.GetEvent(ctx, id)
+	require.NoError(t, err)
+	require.NotEmpty(t, ev.WorkflowID, "a dispatched event names its run")
+	var res workflows.DispatchBatchResult
+	require.NoError(t, b.temporal.GetWorkflow(ctx, ev.WorkflowID, ev.RunID).Get(ctx, &res))
+	ev, err = b.store.GetEvent(ctx, id)
+	require.NoError(t, err)
+	return ev, res
 }
 
 func TestRelay(t *testing.T) {
@@ -135,59 +139,151 @@ func TestRelay(t *testing.T) {
 		b := setupRelay(t)
 		id := b.publish(t, true)
 		b.waitDispatched(t, id)
-		res := b.waitCompleted(t, id)
-		require.Equal(t, id.String(), res.EventID)
-		require.Equal(t, "session.created", res.Type)
-
-		ev, err := b.store.GetEvent(context.Background(), id)
-		require.NoError(t, err)
+		ev, res := b.waitCompleted(t, id)
+		require.Equal(t, workflows.DispatchBatchResult{Handled: 1}, res)
 		require.Equal(t, schemas.DispatchCompleted, ev.DispatchState)
-		require.Equal(t, workflows.DispatchEventID(id.String()), ev.WorkflowID)
+		require.True(t, strings.HasPrefix(ev.WorkflowID, "events/"), ev.WorkflowID)
+		require.NotEmpty(t, ev.RunID)
 		require.NotNil(t, ev.CompletedAt)
+
+		desc, err := b.temporal.DescribeWorkflowExecution(context.Background(), ev.WorkflowID, ev.RunID)
+		require.NoError(t, err)
+		require.Equal(t, "DispatchEvents", desc.WorkflowExecutionInfo.Type.Name)
+		require.Equal(t, b.wc.TaskQueue+"-events", desc.WorkflowExecutionInfo.TaskQueue,
+			"batch runs have their own task queue, so a backlog of events does not delay sessions")
 	})
 
-	t.Run("SameEventTwiceStartsOneRun", func(t *testing.T) {
+	t.Run("OneRunPerBatch", func(t *testing.T) {
+		t.Parallel()
+		b := setupRelay(t)
+		ctx := context.Background()
+		// 150 events in one transaction: the relay sees them all at once and
+		// claims them in batches of RELAY_BATCH_SIZE (100).
+		var ids []uuid.UUID
+		require.NoError(t, b.store.InTx(ctx, func(tx pgx.Tx) error {
+			for range 150 {
+				id, err := schemas.Publish(ctx, tx, schemas.Event{Type: schemas.EventSessionCreated,
+					Data: schemas.SessionEventData{SessionID: "s-1", User: "user1", State: "running"}})
+				if err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
+			return nil
+		}))
+		runs := map[string]int{}
+		for range ids {
+			select {
+			case <-b.dispatched:
+			case <-time.After(30 * time.Second):
+				t.Fatal("not every event was dispatched")
+			}
+		}
+		for _, id := range ids {
+			ev, _ := b.waitCompleted(t, id)
+			require.Equal(t, schemas.DispatchCompleted, ev.DispatchState)
+			runs[ev.WorkflowID+"/"+ev.RunID]++
+		}
+		require.Len(t, runs, 2, "150 events in batches of 100: %v", runs)
+		counts := []int{}
+		for _, n := range runs {
+			counts = append(counts, n)
+		}
+		require.ElementsMatch(t, []int{100, 50}, counts)
+	})
+
+	t.Run("RunHandlesOnlyEventsThatNameIt", func(t *testing.T) {
 		t.Parallel()
 		b := setupRelay(t)
 		ctx := context.Background()
 		id := b.publish(t, true)
 		b.waitDispatched(t, id)
-		b.waitCompleted(t, id)
-		wid := workflows.DispatchEventID(id.String())
-		first, err := b.temporal.DescribeWorkflowExecution(ctx, wid, "")
-		require.NoError(t, err)
+		before, _ := b.waitCompleted(t, id)
 
-		// A relay that crashed after starting the run but before marking the
-		// row would see the event as pending again: dispatch it a second time.
-		_, err = b.pool.Exec(ctx, `UPDATE events SET dispatch_state = 'pending', dispatched_at = NULL WHERE id = $1`, id)
+		// A relay that started a run and then failed to commit (it crashed,
+		// or its database connection dropped) leaves a run for events whose
+		// rows do not name it: that run must leave them alone.
+		wid, runID, err := b.wc.StartDispatchBatch(ctx, workflows.DispatchBatchInput{BatchID: uuid.NewString(),
+			Events: []workflows.DispatchEventInput{{EventID: id.String(), Type: "session.created"}}})
 		require.NoError(t, err)
-		b.waitDispatched(t, id)
-		// And a direct second start, as a second relay racing the first would make.
-		gotID, err := b.wc.StartDispatchEvent(ctx, workflows.DispatchEventInput{EventID: id.String(), Type: "session.created"})
+		var res workflows.DispatchBatchResult
+		require.NoError(t, b.temporal.GetWorkflow(ctx, wid, runID).Get(ctx, &res))
+		require.Equal(t, workflows.DispatchBatchResult{Skipped: 1}, res)
+		after, err := b.store.GetEvent(ctx, id)
 		require.NoError(t, err)
-		require.Equal(t, wid, gotID)
+		require.Equal(t, before.WorkflowID, after.WorkflowID)
+		require.Equal(t, before.RunID, after.RunID)
+		require.Equal(t, before.CompletedAt, after.CompletedAt)
+	})
 
-		second, err := b.temporal.DescribeWorkflowExecution(ctx, wid, "")
-		require.NoError(t, err)
-		require.Equal(t, first.WorkflowExecutionInfo.Execution.RunId, second.WorkflowExecutionInfo.Execution.RunId,
-			"a second dispatch must not start a second run")
-		require.Equal(t, enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, second.WorkflowExecutionInfo.Status)
+	t.Run("TwoRelaysHandleEachEventOnce", func(t *testing.T) {
+		t.Parallel()
+		b := setupRelay(t)
+		ctx := context.Background()
+		second := &worker.Relay{Pool: b.pool, Starter: b.wc, Logger: slog.New(slog.DiscardHandler),
+			Config: worker.RelayConfig{BatchSize: 7, BatchWindow: time.Millisecond},
+			OnDispatched: func(evs []schemas.StoredEvent, _ time.Time) {
+				for _, ev := range evs {
+					b.dispatched <- ev.ID
+				}
+			}}
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { _ = second.Run(rctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+
+		const n = 300
+		var ids []uuid.UUID
+		for i := 0; i < n; i += 10 {
+			require.NoError(t, b.store.InTx(ctx, func(tx pgx.Tx) error {
+				for range 10 {
+					id, err := schemas.Publish(ctx, tx, schemas.Event{Type: schemas.EventSessionCreated,
+						Data: schemas.SessionEventData{SessionID: "s-1", User: "user1", State: "running"}})
+					if err != nil {
+						return err
+					}
+					ids = append(ids, id)
+				}
+				return nil
+			}))
+		}
+		seen := map[uuid.UUID]int{}
+		for range n {
+			select {
+			case id := <-b.dispatched:
+				seen[id]++
+			case <-time.After(30 * time.Second):
+				t.Fatalf("only %d of %d events were dispatched", len(seen), n)
+			}
+		}
+		require.Len(t, seen, n)
+		results := map[string]workflows.DispatchBatchResult{}
+		for _, id := range ids {
+			require.Equal(t, 1, seen[id], "event %s dispatched %d times", id, seen[id])
+			ev, res := b.waitCompleted(t, id)
+			require.Equal(t, schemas.DispatchCompleted, ev.DispatchState)
+			results[ev.WorkflowID] = res
+		}
+		handled := 0
+		for _, res := range results {
+			require.Zero(t, res.Skipped+res.Failed, "%+v", res)
+			handled += res.Handled
+		}
+		require.Equal(t, n, handled, "the runs together handled each event once")
 	})
 
 	t.Run("NothingForRolledBackTransaction", func(t *testing.T) {
 		t.Parallel()
 		b := setupRelay(t)
 		ctx := context.Background()
-		lost := b.publish(t, false)
+		b.publish(t, false)
 		kept := b.publish(t, true)
 		// Events are dispatched in commit order, so once the later committed
 		// event is through, a dispatch of the rolled-back one would have shown.
 		b.waitDispatched(t, kept)
-		b.waitCompleted(t, kept)
+		_, res := b.waitCompleted(t, kept)
+		require.Equal(t, workflows.DispatchBatchResult{Handled: 1}, res)
 		require.Empty(t, b.dispatched)
-		_, err := b.temporal.DescribeWorkflowExecution(ctx, workflows.DispatchEventID(lost.String()), "")
-		var notFound *serviceerror.NotFound
-		require.ErrorAs(t, err, &notFound, "no run may exist for a rolled-back event")
 		var n int
 		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&n))
 		require.Equal(t, 1, n)
@@ -211,12 +307,11 @@ func TestRelay(t *testing.T) {
 		require.Equal(t, schemas.DispatchPending, ev.DispatchState)
 		require.GreaterOrEqual(t, ev.DispatchAttempts, 1)
 		require.NotEmpty(t, ev.LastError)
+		require.Empty(t, ev.WorkflowID)
 
 		b.proxy.SetUp(true)
 		b.waitDispatched(t, id)
-		b.waitCompleted(t, id)
-		ev, err = b.store.GetEvent(ctx, id)
-		require.NoError(t, err)
+		ev, _ = b.waitCompleted(t, id)
 		require.Equal(t, schemas.DispatchCompleted, ev.DispatchState)
 		require.Empty(t, ev.LastError)
 	})

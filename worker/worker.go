@@ -32,7 +32,8 @@ type Deps struct {
 
 // Register registers every workflow and activity on r.
 func Register(r worker.Registry, deps Deps) {
-	r.RegisterWorkflow(workflows.DispatchEvent)
+	r.RegisterWorkflow(workflows.DispatchEvents)
+	r.RegisterWorkflow(workflows.DispatchEvent) // runs started before batched dispatch
 	r.RegisterActivity(&activities.Events{Store: deps.Store})
 	r.RegisterWorkflow(workflows.SessionLifecycle)
 	deliveries := deps.Deliveries
@@ -49,28 +50,51 @@ func Register(r worker.Registry, deps Deps) {
 	}
 }
 
-// Run polls the StreamSpace task queue with a worker until ctx ends. While
-// Temporal cannot be reached at start it keeps trying, so the process may
-// start before Temporal does.
-func Run(ctx context.Context, c client.Client, taskQueue string, deps Deps, opts worker.Options, logger *slog.Logger) error {
-	var w worker.Worker
-	for delay := 500 * time.Millisecond; ; delay = min(delay*2, 15*time.Second) {
-		// A worker's Start is memoised, failure included: retry with a new one.
-		w = worker.New(c, taskQueue, opts)
-		Register(w, deps)
-		err := w.Start()
-		if err == nil {
-			break
+// Options tune the two workers Run starts; zero fields take the SDK's
+// defaults.
+type Options struct {
+	Main   worker.Options // taskQueue: sessions, grants, test sends
+	Events worker.Options // workflows.EventsTaskQueue(taskQueue): batches and deliveries
+}
+
+// Run polls the StreamSpace task queues until ctx ends: taskQueue, where
+// sessions, grants and test sends run, and its events queue
+// (workflows.EventsTaskQueue), where the batch runs and delivery retries
+// run, each with a worker of its own, so a backlog of deliveries never takes
+// the slots a session start needs. Both register everything (a run started
+// on either queue by an older version still finds its code). While Temporal
+// cannot be reached at start it keeps trying, so the process may start
+// before Temporal does.
+func Run(ctx context.Context, c client.Client, taskQueue string, deps Deps, opts Options, logger *slog.Logger) error {
+	queues := []struct {
+		name string
+		opts worker.Options
+	}{{taskQueue, opts.Main}, {workflows.EventsTaskQueue(taskQueue), opts.Events}}
+	var started []worker.Worker
+	defer func() {
+		for _, w := range started {
+			w.Stop()
 		}
-		logger.Warn("temporal worker cannot start yet; retrying", "err", err, "retry_in", delay)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(delay):
+	}()
+	for _, q := range queues {
+		for delay := 500 * time.Millisecond; ; delay = min(delay*2, 15*time.Second) {
+			// A worker's Start is memoised, failure included: retry with a new one.
+			w := worker.New(c, q.name, q.opts)
+			Register(w, deps)
+			err := w.Start()
+			if err == nil {
+				started = append(started, w)
+				break
+			}
+			logger.Warn("temporal worker cannot start yet; retrying", "task_queue", q.name, "err", err, "retry_in", delay)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(delay):
+			}
 		}
+		logger.Info("temporal worker polling", "task_queue", q.name)
 	}
-	logger.Info("temporal worker polling", "task_queue", taskQueue)
 	<-ctx.Done()
-	w.Stop()
 	return nil
 }

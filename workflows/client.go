@@ -28,23 +28,30 @@ func (c *Client) taskQueue() string {
 	return c.TaskQueue
 }
 
-// StartDispatchEvent starts the DispatchEvent run of an event and returns its
-// workflow ID. Starting an event that was already dispatched is not an error:
-// the workflow ID is derived from the event ID, so Temporal keeps one run.
-func (c *Client) StartDispatchEvent(ctx context.Context, in DispatchEventInput) (string, error) {
-	id := DispatchEventID(in.EventID)
-	_, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                                       id,
-		TaskQueue:                                c.taskQueue(),
-		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes:                    temporal.NewSearchAttributes(EventTypeAttr.ValueSet(in.Type)),
-	}, DispatchEvent, in)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if err != nil && !errors.As(err, &started) {
-		return "", fmt.Errorf("start %s: %w", id, err)
+// StartDispatchBatch starts the DispatchEvents run of a batch and returns
+// its workflow and run IDs. The batch ID is new for every start, so a start
+// retried after a timeout may leave a second run: it holds no event
+// (HoldEvents) and ends at once.
+func (c *Client) StartDispatchBatch(ctx context.Context, in DispatchBatchInput) (workflowID, runID string, err error) {
+	id := DispatchBatchID(in.BatchID)
+	var types []string
+	seen := map[string]bool{}
+	for _, e := range in.Events {
+		if !seen[e.Type] {
+			seen[e.Type] = true
+			types = append(types, e.Type)
+		}
 	}
-	return id, nil
+	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                    id,
+		TaskQueue:             EventsTaskQueue(c.taskQueue()),
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(EventTypesAttr.ValueSet(types)),
+	}, DispatchEvents, in)
+	if err != nil {
+		return "", "", fmt.Errorf("start %s: %w", id, err)
+	}
+	return id, run.GetRunID(), nil
 }
 
 // EnsureSearchAttributes registers the custom search attributes the workflows

@@ -141,10 +141,10 @@ func deliveryActivityOptions(ctx workflow.Context) workflow.Context {
 	})
 }
 
-// dispatchDeliveries plans the event's deliveries, makes their first
-// attempts, and starts a DeliverWithRetry run for each that needs another.
-func dispatchDeliveries(ctx workflow.Context, in DispatchEventInput) error {
-	pctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+// planOptions run the planning step: the outbox row outlives any database
+// blip, so keep trying for a day.
+func planOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout:    30 * time.Second,
 		ScheduleToCloseTimeout: 24 * time.Hour,
 		RetryPolicy: &temporal.RetryPolicy{
@@ -154,17 +154,62 @@ func dispatchDeliveries(ctx workflow.Context, in DispatchEventInput) error {
 			NonRetryableErrorTypes: []string{"BadEventID"},
 		},
 	})
+}
+
+// dispatchDeliveries plans the event's deliveries, makes their first
+// attempts, and starts a DeliverWithRetry run for each that needs another
+// (the per-event DispatchEvent's step; its commands must stay as they were
+// for the runs started before batched dispatch).
+func dispatchDeliveries(ctx workflow.Context, in DispatchEventInput) error {
 	var plan activities.PlanDeliveriesResult
-	err := workflow.ExecuteLocalActivity(pctx, deliveryActs.PlanDeliveries,
+	err := workflow.ExecuteLocalActivity(planOptions(ctx), deliveryActs.PlanDeliveries,
 		activities.PlanDeliveriesInput{EventID: in.EventID}).Get(ctx, &plan)
 	if err != nil || len(plan.Deliveries) == 0 {
 		return err
 	}
+	retries, notices := firstAttempts(ctx, in.EventID, plan, 1)
+	return startRetries(ctx, retries, notices)
+}
+
+// firstAttempts makes the first attempt of every planned delivery, in local
+// activities of plan.Parallelism deliveries each, at most inFlight of them
+// at once, and answers the deliveries that need a retry run and the notices
+// of targets that were disabled. ref names the event or batch in logs.
+func firstAttempts(ctx workflow.Context, ref string, plan activities.PlanDeliveriesResult, inFlight int) (
+	[]DeliverInput, []activities.Notice) {
 	logger := workflow.GetLogger(ctx)
 	batch := max(plan.Parallelism, 1)
 	var retries []DeliverInput
 	var notices []activities.Notice
+	type chunk struct {
+		planned []activities.PlannedDelivery
+		future  workflow.Future
+	}
+	collect := func(c chunk) {
+		var results []activities.AttemptResult
+		err := c.future.Get(ctx, &results)
+		if err != nil || len(results) != len(c.planned) {
+			// The runs make these first attempts, with durable retries.
+			logger.Warn("first attempts failed; handing them to delivery runs", "event_id", ref, "err", err)
+			for _, p := range c.planned {
+				retries = append(retries, deliverInput(p, 1, 1, 0))
+			}
+			return
+		}
+		for i, r := range results {
+			switch r.Outcome {
+			case activities.OutcomeRetrying:
+				retries = append(retries, deliverInput(c.planned[i], r.Attempt+1, 2, r.Delay))
+			case activities.OutcomeThrottled:
+				retries = append(retries, deliverInput(c.planned[i], r.Attempt, 1, r.Delay))
+			}
+			if r.Disabled != nil {
+				notices = append(notices, *r.Disabled)
+			}
+		}
+	}
 	actx := localDeliveryOptions(ctx)
+	var running []chunk
 	for lo := 0; lo < len(plan.Deliveries); lo += batch {
 		planned := plan.Deliveries[lo:min(lo+batch, len(plan.Deliveries))]
 		items := make([]activities.AttemptInput, len(planned))
@@ -173,32 +218,23 @@ func dispatchDeliveries(ctx workflow.Context, in DispatchEventInput) error {
 			// a crash) answers its recorded outcome without a request.
 			items[i] = activities.AttemptInput{DeliveryID: p.DeliveryID, Attempt: 1, Try: 1}
 		}
-		var results []activities.AttemptResult
-		err := workflow.ExecuteLocalActivity(actx, deliveryActs.AttemptDeliveries,
-			activities.AttemptsInput{Attempts: items}).Get(ctx, &results)
-		if err != nil || len(results) != len(planned) {
-			// The runs make these first attempts, with durable retries.
-			logger.Warn("first attempts failed; handing them to delivery runs", "event_id", in.EventID, "err", err)
-			for _, p := range planned {
-				retries = append(retries, deliverInput(p, 1, 1, 0))
-			}
-			continue
-		}
-		for i, r := range results {
-			switch r.Outcome {
-			case activities.OutcomeRetrying:
-				retries = append(retries, deliverInput(planned[i], r.Attempt+1, 2, r.Delay))
-			case activities.OutcomeThrottled:
-				retries = append(retries, deliverInput(planned[i], r.Attempt, 1, r.Delay))
-			}
-			if r.Disabled != nil {
-				notices = append(notices, *r.Disabled)
-			}
+		running = append(running, chunk{planned, workflow.ExecuteLocalActivity(actx, deliveryActs.AttemptDeliveries,
+			activities.AttemptsInput{Attempts: items})})
+		if len(running) >= max(inFlight, 1) {
+			collect(running[0])
+			running = running[1:]
 		}
 	}
+	for _, c := range running {
+		collect(c)
+	}
+	return retries, notices
+}
 
-	// Start every retry run, then wait until each has started: a parent
-	// that closes first could take a start still in flight with it.
+// startRetries starts a DeliverWithRetry run for each delivery that needs
+// one and sends the notices, then waits until each run has started: a
+// parent that closes first could take a start still in flight with it.
+func startRetries(ctx workflow.Context, retries []DeliverInput, notices []activities.Notice) error {
 	starts := make([]workflow.ChildWorkflowFuture, len(retries))
 	for i, r := range retries {
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{

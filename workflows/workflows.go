@@ -14,21 +14,34 @@ import (
 // installations, or to isolate test runs).
 const DefaultTaskQueue = "streamspace"
 
-// DispatchEventID is the workflow ID of the DispatchEvent run for an event.
-// Deriving it from the event ID makes a second dispatch of the same event a
-// no-op: Temporal refuses a duplicate ID.
-func DispatchEventID(eventID string) string { return "event/" + eventID }
+// EventsTaskQueue is the task queue of the event pipeline next to base:
+// the batch runs, their first attempts and the delivery retries. Sessions,
+// grants and everything else a user waits for stay on base, so a backlog of
+// deliveries never delays them (each queue has its own worker slots).
+func EventsTaskQueue(base string) string { return base + "-events" }
 
-// EventTypeAttr is the custom search attribute that tags each DispatchEvent
-// run with its event type, so operators can filter runs in the Web UI with
+// DispatchBatchID is the workflow ID of a batch's DispatchEvents run.
+func DispatchBatchID(batchID string) string { return "events/" + batchID }
+
+// EventTypeAttr is the custom search attribute that tags each delivery run
+// (and each DispatchEvent run an earlier version started) with its event
+// type, so operators can filter runs in the Web UI with
 // StreamSpaceEventType = "session.created".
 var EventTypeAttr = temporal.NewSearchAttributeKeyKeyword("StreamSpaceEventType")
+
+// EventTypesAttr tags each DispatchEvents (batch) run with the types of its
+// events: StreamSpaceEventTypes = "session.created" finds the runs that
+// carried one. The run of a given event is named on its row (GET
+// /api/events/{id}: workflow_id and run_id); the batch's event ids are not a
+// search attribute, as Temporal caps a value at 2 KB (about 50 ids).
+var EventTypesAttr = temporal.NewSearchAttributeKeyKeywordList("StreamSpaceEventTypes")
 
 // SearchAttributes lists the custom search attributes the workflows use, with
 // their index types; they must be registered in the namespace before use.
 func SearchAttributes() map[string]enums.IndexedValueType {
 	return map[string]enums.IndexedValueType{
 		EventTypeAttr.GetName():     enums.INDEXED_VALUE_TYPE_KEYWORD,
+		EventTypesAttr.GetName():    enums.INDEXED_VALUE_TYPE_KEYWORD_LIST,
 		SessionIDAttr.GetName():     enums.INDEXED_VALUE_TYPE_KEYWORD,
 		SessionUserAttr.GetName():   enums.INDEXED_VALUE_TYPE_KEYWORD,
 		WebhookIDAttr.GetName():     enums.INDEXED_VALUE_TYPE_KEYWORD,

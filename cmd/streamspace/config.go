@@ -245,7 +245,8 @@ func readAuth(e *envReader) AuthConfig {
 func readRelay(e *envReader) worker.RelayConfig {
 	return worker.RelayConfig{
 		BatchSize:     e.integer("RELAY_BATCH_SIZE", 100, 1, 10000),
-		Concurrency:   e.integer("RELAY_CONCURRENCY", 32, 1, 1024),
+		BatchWindow:   e.duration("RELAY_BATCH_WINDOW", 25*time.Millisecond),
+		MaxInFlight:   e.integer("RELAY_MAX_IN_FLIGHT", 20000, 1, 10_000_000),
 		SweepInterval: e.duration("RELAY_SWEEP_INTERVAL", 5*time.Second),
 		RetryMax:      e.duration("RELAY_RETRY_MAX", time.Minute),
 	}

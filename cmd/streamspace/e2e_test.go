@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -25,8 +26,8 @@ import (
 
 // TestEndToEnd runs `streamspace migrate up`, `worker` and `server` as the
 // binary does, against the real PostgreSQL and Temporal dev server, then
-// publishes an event in a transaction and watches its DispatchEvent run
-// complete, and checks the server's probes and metrics over HTTP.
+// publishes an event in a transaction and watches the DispatchEvents run
+// of its batch complete, and checks the server's probes and metrics over HTTP.
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -84,7 +85,7 @@ func TestEndToEnd(t *testing.T) {
 	var pubOut testenv.SyncBuffer
 	require.Equal(t, 0, run(ctx, []string{"publish", "node.unhealthy", `{"node_name":"worker-1","reason":"NotReady"}`},
 		env, &pubOut, &pubOut), pubOut.String())
-	fields := strings.Fields(pubOut.String()) // published node.unhealthy event <id> (workflow event/<id>)
+	fields := strings.Fields(pubOut.String()) // published node.unhealthy event <id>
 	require.GreaterOrEqual(t, len(fields), 4, pubOut.String())
 	id, err := uuid.Parse(fields[3])
 	require.NoError(t, err, pubOut.String())
@@ -94,28 +95,32 @@ func TestEndToEnd(t *testing.T) {
 	defer waitCancel()
 	for {
 		n, err := listener.WaitForNotification(waitCtx)
-		require.NoError(t, err, "the event's DispatchEvent run did not finish; output:\n%s", out.String())
+		require.NoError(t, err, "the event's DispatchEvents run did not finish; output:\n%s", out.String())
 		if n.Payload == id.String() {
 			break
 		}
 	}
 
-	// The activity has recorded the outcome; wait for the run itself to close.
-	tc := testenv.TemporalClient(t, testenv.TemporalAddress(t))
-	var res workflows.DispatchEventResult
-	require.NoError(t, tc.GetWorkflow(waitCtx, workflows.DispatchEventID(id.String()), "").Get(waitCtx, &res))
-	require.Equal(t, "node.unhealthy", res.Type)
-	desc, err := tc.DescribeWorkflowExecution(ctx, workflows.DispatchEventID(id.String()), "")
-	require.NoError(t, err)
-	require.Equal(t, enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, desc.WorkflowExecutionInfo.Status)
-	require.Equal(t, "DispatchEvent", desc.WorkflowExecutionInfo.Type.Name)
-	sa := desc.WorkflowExecutionInfo.SearchAttributes.GetIndexedFields()[workflows.EventTypeAttr.GetName()]
-	require.NotNil(t, sa, "the run carries the event type search attribute")
-	require.Contains(t, string(sa.GetData()), "node.unhealthy")
-
+	// The event row names the batch run that handled it; wait for that run
+	// to close.
 	ev, err := store.GetEvent(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, schemas.DispatchCompleted, ev.DispatchState)
+	require.True(t, strings.HasPrefix(ev.WorkflowID, "events/"), ev.WorkflowID)
+	require.NotEmpty(t, ev.RunID)
+	tc := testenv.TemporalClient(t, testenv.TemporalAddress(t))
+	var res workflows.DispatchBatchResult
+	require.NoError(t, tc.GetWorkflow(waitCtx, ev.WorkflowID, ev.RunID).Get(waitCtx, &res))
+	// Its batch may also hold the bootstrap admin's user.created.
+	require.GreaterOrEqual(t, res.Handled, 1, "%+v", res)
+	require.Zero(t, res.Skipped+res.Failed, "%+v", res)
+	desc, err := tc.DescribeWorkflowExecution(ctx, ev.WorkflowID, ev.RunID)
+	require.NoError(t, err)
+	require.Equal(t, enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, desc.WorkflowExecutionInfo.Status)
+	require.Equal(t, "DispatchEvents", desc.WorkflowExecutionInfo.Type.Name)
+	attrs := desc.WorkflowExecutionInfo.SearchAttributes.GetIndexedFields()
+	require.Contains(t, string(attrs[workflows.EventTypesAttr.GetName()].GetData()), "node.unhealthy",
+		"the run carries the event type search attribute")
 
 	get := func(url string) (int, string) {
 		resp, err := http.Get(url)
@@ -125,6 +130,9 @@ func TestEndToEnd(t *testing.T) {
 		require.NoError(t, err)
 		return resp.StatusCode, string(body)
 	}
+	// The server listens once it has migrated and bootstrapped: wait for
+	// it to accept a connection.
+	require.NoError(t, waitListening(waitCtx, addr), out.String())
 	status, body := get("http://" + addr + "/readyz")
 	require.Equal(t, http.StatusOK, status, body)
 	require.JSONEq(t, `{"status":"ready","checks":{"postgres":{"status":"ok"},"temporal":{"status":"ok"},
@@ -202,9 +210,26 @@ func requireMetric(t *testing.T, exposition, want string) {
 	}
 }
 
+// waitListening returns once something accepts TCP connections on addr,
+// or when ctx ends.
+func waitListening(ctx context.Context, addr string) error {
+	var d net.Dialer
+	for {
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			return conn.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("nothing listens on %s: %w", addr, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // freeAddr is an address for a listener the binary opens later (see
 // testenv.FreeAddr: a port from outside the ephemeral range, which the
-// cluster and the other packages servers starting meanwhile cannot take).
+// cluster and the other packages' servers starting meanwhile cannot take).
 func freeAddr(t testing.TB) string {
 	t.Helper()
 	return testenv.FreeAddr(t)

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/streamspace/enterprise/schemas"
-	"github.com/streamspace/enterprise/workflows"
 )
 
 // cmdPublish publishes one catalogued event into the outbox, the way a
@@ -47,7 +46,7 @@ func cmdPublish(ctx context.Context, args []string, lookup func(string) (string,
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "published %s event %s (workflow %s)\n", spec.Type, id, workflows.DispatchEventID(id.String()))
+		fmt.Fprintf(stdout, "published %s event %s (GET /api/events/%s names the run that handles it)\n", spec.Type, id, id)
 		return nil
 	})
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/streamspace/enterprise/schemas"
 	"github.com/streamspace/enterprise/worker"
@@ -40,6 +39,7 @@ func runWorker(ctx context.Context, cfg WorkerConfig, rt *runtime) error {
 		Config:  cfg.Relay,
 		Metrics: worker.NewRelayMetrics(rt.Metrics.Registry),
 	}
+	worker.NewBacklogCollector(rt.Metrics.Registry, &schemas.Store{Pool: rt.Pool}, rt.Logger.With("component", "backlog"))
 	deliveries, err := hubDeliveries(cfg, rt)
 	if err != nil {
 		return err
@@ -51,7 +51,7 @@ func runWorker(ctx context.Context, cfg WorkerConfig, rt *runtime) error {
 	wg.Go(func() {
 		deps := worker.Deps{Store: &schemas.Store{Pool: rt.Pool}, Kube: rt.Kube, Quota: cfg.Sessions.Quota,
 			Deliveries: deliveries}
-		if err := worker.Run(ctx, rt.Temporal, cfg.Temporal.TaskQueue, deps, sdkworker.Options{}, rt.Logger); err != nil {
+		if err := worker.Run(ctx, rt.Temporal, cfg.Temporal.TaskQueue, deps, worker.Options{}, rt.Logger); err != nil {
 			cancel(err)
 		}
 	})

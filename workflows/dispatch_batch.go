@@ -1,0 +1,121 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/streamspace/enterprise/activities"
+)
+
+// Batched dispatch. The relay claims up to RELAY_BATCH_SIZE pending events
+// and starts one DispatchEvents run for all of them (ID events/<batch id>),
+// recording that run's workflow and run ID on each event row in the
+// transaction that claimed them. The run then does for the whole batch
+// what DispatchEvent does for one event, in as few steps:
+//
+//  1. HoldEvents: which events this run holds (waits for the relay's
+//     transaction; a batch whose relay rolled back holds none, and events
+//     already finished by an earlier task of this run are not handled
+//     again), one statement;
+//  2. PlanEventDeliveries: every delivery of every held event, one
+//     statement;
+//  3. first attempts as local activities, up to firstAttemptsInFlight at
+//     once, each of FirstAttemptParallelism deliveries;
+//  4. a DeliverWithRetry run per delivery that needs another attempt;
+//  5. FinishEvents: every held event's outcome, one statement.
+//
+// A worker that dies part-way loses nothing: the next one replays the run,
+// completed local activities answer from history, and the others run again
+// — an attempt already recorded answers its outcome without a request, so
+// a receiver gets each webhook-id again only for an attempt sent but not yet
+// recorded when the worker died (the at-least-once every webhook system has).
+
+// DispatchBatchInput is a batch the relay started: its events, with their
+// types (the run's search attributes name them).
+type DispatchBatchInput struct {
+	BatchID string
+	Events  []DispatchEventInput
+}
+
+// DispatchBatchResult counts what a batch run did with its events.
+type DispatchBatchResult struct {
+	Handled int // held by this run and finished by it
+	Skipped int // held by another run, or never committed to this one
+	Failed  int // handled, but their deliveries could not be planned
+}
+
+// firstAttemptsInFlight is how many first-attempt local activities a batch
+// run has running at once (each makes up to FirstAttemptParallelism
+// requests in parallel).
+const firstAttemptsInFlight = 4
+
+// DispatchEvents handles a batch of events: see the comment above.
+func DispatchEvents(ctx workflow.Context, in DispatchBatchInput) (DispatchBatchResult, error) {
+	wid := workflow.GetInfo(ctx).WorkflowExecution.ID
+	lctx := outboxOptions(ctx)
+	ids := make([]string, len(in.Events))
+	for i, e := range in.Events {
+		ids[i] = e.EventID
+	}
+	var held []string
+	err := workflow.ExecuteLocalActivity(lctx, eventActs.HoldEvents,
+		activities.HoldEventsInput{WorkflowID: wid, EventIDs: ids}).Get(ctx, &held)
+	if err != nil {
+		return DispatchBatchResult{}, err
+	}
+	res := DispatchBatchResult{Skipped: len(in.Events) - len(held)}
+	if len(held) == 0 {
+		return res, nil
+	}
+	workflow.GetLogger(ctx).Info("dispatching events", "batch", in.BatchID, "events", len(held))
+
+	// If the deliveries cannot even be planned (the database is gone for a
+	// day), the events are recorded as failed; deliveries that were planned
+	// carry on in their own runs.
+	failure := ""
+	if derr := dispatchBatchDeliveries(ctx, in.BatchID, held); derr != nil {
+		failure = "deliveries: " + derr.Error()
+		res.Failed = len(held)
+	}
+	finish := activities.FinishEventsInput{WorkflowID: wid, Events: make([]activities.FinishEventInput, len(held))}
+	for i, id := range held {
+		finish.Events[i] = activities.FinishEventInput{EventID: id, Failure: failure}
+	}
+	var finished int
+	if err := workflow.ExecuteLocalActivity(lctx, eventActs.FinishEvents, finish).Get(ctx, &finished); err != nil {
+		return DispatchBatchResult{}, err
+	}
+	res.Handled = finished
+	return res, nil
+}
+
+// dispatchBatchDeliveries plans the deliveries of the held events, makes
+// their first attempts and starts the retry runs.
+func dispatchBatchDeliveries(ctx workflow.Context, batchID string, held []string) error {
+	var plan activities.PlanDeliveriesResult
+	err := workflow.ExecuteLocalActivity(planOptions(ctx), deliveryActs.PlanEventDeliveries,
+		activities.PlanEventsInput{EventIDs: held}).Get(ctx, &plan)
+	if err != nil || len(plan.Deliveries) == 0 {
+		return err
+	}
+	retries, notices := firstAttempts(ctx, "batch "+batchID, plan, firstAttemptsInFlight)
+	return startRetries(ctx, retries, notices)
+}
+
+// outboxOptions run the short outbox statements (hold, finish) as local
+// activities: the outbox row outlives any database blip, so keep trying
+// for a day.
+func outboxOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    10 * time.Second,
+		ScheduleToCloseTimeout: 24 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			NonRetryableErrorTypes: []string{"BadEventID"},
+		},
+	})
+}

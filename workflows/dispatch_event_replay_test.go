@@ -1,0 +1,24 @@
+package workflows
+
+import (
+	"log/slog"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+)
+
+// TestDispatchEventReplaysOldHistory replays a DispatchEvent history
+// recorded from the per-event pipeline (before batched dispatch: an event
+// with two webhooks, one first attempt succeeding and one going to a
+// DeliverWithRetry run) against today's code. Runs open when a new version
+// deploys finish on it; a change to DispatchEvent's commands fails here
+// with a nondeterminism error instead of in production.
+func TestDispatchEventReplaysOldHistory(t *testing.T) {
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflow(DispatchEvent)
+	r.RegisterWorkflow(DeliverWithRetry)
+	logger := log.NewStructuredLogger(slog.New(slog.DiscardHandler))
+	require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(logger, "testdata/dispatch_event_v1.json"))
+}
