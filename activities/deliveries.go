@@ -238,6 +238,9 @@ type AttemptResult struct {
 	// Disabled is set when this attempt disabled its target (410, or
 	// failures for longer than DisableAfter): the notice to send to admins.
 	Disabled *Notice
+	// EndRuns lists the deliveries the disabling cancelled (the target's
+	// others waiting to retry): the workflow ends their runs.
+	EndRuns []string `json:",omitempty"`
 	// Record is the attempt as recorded, when asked for.
 	Record *schemas.DeliveryAttempt
 
@@ -355,6 +358,11 @@ func (a *Deliveries) attempt(ctx context.Context, job schemas.DeliveryJob, in At
 		return res, nil, nil
 	}
 
+	if d.State == schemas.DeliveryCancelled {
+		// Its target was disabled or deleted meanwhile; its run ends.
+		res.Outcome, res.Error = OutcomeGone, "delivery cancelled"
+		return res, nil, nil
+	}
 	// A test send goes out even to a disabled target: it is how an admin
 	// checks a receiver before enabling it again.
 	if !targetEnabled(job) {
@@ -485,6 +493,9 @@ func (a *Deliveries) maybeDisable(ctx context.Context, job schemas.DeliveryJob, 
 		return err
 	}
 	res.Disabled = disabledNotice(t, res.Error)
+	for _, id := range t.Cancelled {
+		res.EndRuns = append(res.EndRuns, id.String())
+	}
 	a.Logger.Warn("delivery target disabled", "webhook_id", idString(t.WebhookID),
 		"integration_id", idString(t.IntegrationID), "reason", t.Reason)
 	return nil
@@ -609,7 +620,7 @@ func (a *Deliveries) takeRates(ctx context.Context, attempts []AttemptInput, req
 	first := map[string]int{} // key → index of the attempt that takes in the batch
 	for i := range attempts {
 		job, ok := jobs[reqs[i].DeliveryID]
-		if !ok || job.Recorded != nil || !targetEnabled(job) {
+		if !ok || job.Recorded != nil || !targetEnabled(job) || job.Delivery.State == schemas.DeliveryCancelled {
 			continue
 		}
 		r, limited := rateOf(job)

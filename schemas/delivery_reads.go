@@ -37,7 +37,7 @@ func scanDeliveryRead(row pgx.Row) (Delivery, error) {
 type DeliveryFilter struct {
 	WebhookID     *uuid.UUID
 	IntegrationID *uuid.UUID
-	State         string    // pending | succeeded | retrying | failed; "" = any
+	State         string    // pending | succeeded | retrying | failed | cancelled; "" = any
 	EventType     string    // "" = any
 	Since         time.Time // created at or after; zero = any
 	Cursor        string    // the next cursor of the previous page

@@ -319,7 +319,7 @@ WITH r AS (
 	       completed_at = CASE WHEN r.outcome IN ('succeeded', 'failed') THEN clock_timestamp() END,
 	       updated_at = clock_timestamp()
 	  FROM r JOIN ins USING (delivery_id, attempt)
-	 WHERE d.id = r.delivery_id AND d.attempts <= r.attempt
+	 WHERE d.id = r.delivery_id AND d.attempts <= r.attempt AND d.state <> 'cancelled'
 	RETURNING d.id, d.webhook_id, d.integration_id, d.test, r.outcome, r.started_at
 ), streak AS (
 	SELECT webhook_id, integration_id, bool_or(outcome = 'succeeded') AS ok, min(started_at) AS since
@@ -513,33 +513,43 @@ type DisabledTarget struct {
 	Name          string
 	Reason        string
 	FailingSince  *time.Time
+	Cancelled     []uuid.UUID // its deliveries that were waiting to retry, now cancelled
 }
 
 // DisableDeliveryTarget disables the enabled webhook or integration named by
 // exactly one of webhookID and integrationID, with reason as its
 // disabled_reason. With failingFor > 0 it only does so when the target has
 // been failing (failing_since) for at least that long, and the reason is
-// completed with since when. ok is false when nothing was disabled (already
-// disabled, gone, or not failing for long enough).
+// completed with since when; in the same statement its deliveries waiting
+// to retry are cancelled (Cancelled lists them, for their runs to be
+// ended). ok is false when nothing was disabled (already disabled, gone, or
+// not failing for long enough).
 func (s *Store) DisableDeliveryTarget(ctx context.Context, webhookID, integrationID *uuid.UUID, reason string,
 	failingFor time.Duration) (DisabledTarget, bool, error) {
-	table, id := "webhooks", webhookID
+	table, column, id := "webhooks", "webhook_id", webhookID
 	if webhookID == nil {
-		table, id = "integrations", integrationID
+		table, column, id = "integrations", "integration_id", integrationID
 	}
 	if id == nil {
 		return DisabledTarget{}, false, errors.New("disable delivery target: no target")
 	}
 	// The reason is a parameter, never a format string: it quotes receivers.
-	q := `UPDATE ` + table + ` SET enabled = false, updated_at = clock_timestamp(),
+	q := `WITH t AS (
+		UPDATE ` + table + ` SET enabled = false, updated_at = clock_timestamp(),
 			disabled_reason = $2 || CASE WHEN $3::interval > '0' AND failing_since IS NOT NULL
 				THEN '; failing since ' || to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
 				ELSE '' END
 		WHERE id = $1 AND enabled AND ($3::interval <= '0' OR failing_since <= clock_timestamp() - $3::interval)
-		RETURNING name, disabled_reason, failing_since`
-	args := []any{*id, reason, failingFor}
+		RETURNING id, name, disabled_reason, failing_since
+	), c AS (
+		UPDATE deliveries d SET state = 'cancelled', last_error = $4, next_attempt_at = NULL,
+			completed_at = clock_timestamp(), updated_at = clock_timestamp()
+		  FROM t WHERE d.` + column + ` = t.id AND d.state IN ('pending', 'retrying') AND NOT d.test
+		RETURNING d.id)
+	SELECT name, disabled_reason, failing_since, array(SELECT id FROM c) FROM t`
+	args := []any{*id, reason, failingFor, table[:len(table)-1] + " disabled"}
 	t := DisabledTarget{WebhookID: webhookID, IntegrationID: integrationID}
-	err := s.Pool.QueryRow(ctx, q, args...).Scan(&t.Name, &t.Reason, &t.FailingSince)
+	err := s.Pool.QueryRow(ctx, q, args...).Scan(&t.Name, &t.Reason, &t.FailingSince, &t.Cancelled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return DisabledTarget{}, false, nil
 	}

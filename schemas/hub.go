@@ -76,6 +76,7 @@ const (
 	DeliverySucceeded = "succeeded" // a 2xx answer
 	DeliveryRetrying  = "retrying"  // failed; another attempt is scheduled
 	DeliveryFailed    = "failed"    // gave up (attempts exhausted, 410, disabled)
+	DeliveryCancelled = "cancelled" // its target was disabled or deleted while it waited to retry
 )
 
 // Delivery is one event to one webhook or integration. Its ID is the

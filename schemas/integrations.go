@@ -93,16 +93,10 @@ func UpdateIntegration(ctx context.Context, tx pgx.Tx, in *Integration) error {
 }
 
 // DeleteIntegration deletes an integration with its deliveries and their
-// attempts; ErrNotFound when there is none.
-func (s *Store) DeleteIntegration(ctx context.Context, id uuid.UUID) error {
-	tag, err := s.Pool.Exec(ctx, `DELETE FROM integrations WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("delete integration %s: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
+// attempts; ErrNotFound when there is none. It answers the deliveries that
+// were still waiting to retry, whose runs the caller ends.
+func (s *Store) DeleteIntegration(ctx context.Context, id uuid.UUID) ([]uuid.UUID, error) {
+	return s.deleteTarget(ctx, "integrations", "integration_id", id)
 }
 
 // IntegrationFilter selects a page of integrations, newest first.

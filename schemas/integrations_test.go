@@ -100,8 +100,10 @@ func TestIntegrationStore(t *testing.T) {
 	_, err = store.Pool.Exec(ctx, `INSERT INTO deliveries (id, event_id, event_type, integration_id) VALUES ($1, $2, 'node.unhealthy', $3)`,
 		uuid.New(), uuid.New(), slack.ID)
 	require.NoError(t, err)
-	require.NoError(t, store.DeleteIntegration(ctx, slack.ID))
-	require.True(t, errors.Is(store.DeleteIntegration(ctx, slack.ID), schemas.ErrNotFound))
+	_, err = store.DeleteIntegration(ctx, slack.ID)
+	require.NoError(t, err)
+	_, err = store.DeleteIntegration(ctx, slack.ID)
+	require.True(t, errors.Is(err, schemas.ErrNotFound))
 	var n int
 	require.NoError(t, store.Pool.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE integration_id = $1`, slack.ID).Scan(&n))
 	require.Zero(t, n)

@@ -126,16 +126,10 @@ func UpdateWebhook(ctx context.Context, tx pgx.Tx, w *Webhook) error {
 }
 
 // DeleteWebhook deletes a webhook with its deliveries and their attempts;
-// ErrNotFound when there is none.
-func (s *Store) DeleteWebhook(ctx context.Context, id uuid.UUID) error {
-	tag, err := s.Pool.Exec(ctx, `DELETE FROM webhooks WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("delete webhook %s: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
+// ErrNotFound when there is none. It answers the deliveries that were still
+// waiting to retry, whose runs the caller ends.
+func (s *Store) DeleteWebhook(ctx context.Context, id uuid.UUID) ([]uuid.UUID, error) {
+	return s.deleteTarget(ctx, "webhooks", "webhook_id", id)
 }
 
 // WebhookFilter selects a page of webhooks, newest first.

@@ -118,8 +118,10 @@ func TestWebhookCRUD(t *testing.T) {
 		missing.ID = uuid.New()
 		return schemas.UpdateWebhook(ctx, tx, &missing)
 	}), schemas.ErrNotFound)
-	require.NoError(t, store.DeleteWebhook(ctx, w.ID))
-	require.ErrorIs(t, store.DeleteWebhook(ctx, w.ID), schemas.ErrNotFound)
+	_, err = store.DeleteWebhook(ctx, w.ID)
+	require.NoError(t, err)
+	_, err = store.DeleteWebhook(ctx, w.ID)
+	require.ErrorIs(t, err, schemas.ErrNotFound)
 	_, err = store.GetWebhook(ctx, w.ID)
 	require.ErrorIs(t, err, schemas.ErrNotFound)
 	require.ErrorIs(t, store.InTx(ctx, func(tx pgx.Tx) error {

@@ -208,6 +208,7 @@ func (s *Server) patchIntegration(w http.ResponseWriter, r *http.Request) error 
 	ctx := r.Context()
 	var in schemas.Integration
 	var config []byte
+	var cancelled []uuid.UUID
 	err = s.deps.Store.InTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		if in, err = schemas.LockIntegration(ctx, tx, id); err != nil {
@@ -241,11 +242,18 @@ func (s *Server) patchIntegration(w http.ResponseWriter, r *http.Request) error 
 			}
 		}
 		auditSetDetail(ctx, "changed", changed)
-		return schemas.UpdateIntegration(ctx, tx, &in)
+		if err := schemas.UpdateIntegration(ctx, tx, &in); err != nil {
+			return err
+		}
+		if !in.Enabled {
+			cancelled, err = schemas.CancelIntegrationDeliveries(ctx, tx, in.ID, "integration disabled")
+		}
+		return err
 	})
 	if err != nil {
 		return integrationStoreError(err)
 	}
+	s.endDeliveryRuns(ctx, cancelled)
 	auditSetTarget(ctx, in.ID.String())
 	if config != nil {
 		writeJSON(w, http.StatusOK, toIntegrationJSON(in, config))
@@ -263,9 +271,11 @@ func (s *Server) deleteIntegration(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if err := s.deps.Store.DeleteIntegration(r.Context(), id); err != nil {
+	waiting, err := s.deps.Store.DeleteIntegration(r.Context(), id)
+	if err != nil {
 		return integrationStoreError(err)
 	}
+	s.endDeliveryRuns(r.Context(), waiting)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -104,9 +104,10 @@ func deliveryFilterFrom(r *http.Request) (schemas.DeliveryFilter, error) {
 	}
 	f := schemas.DeliveryFilter{Cursor: q.Get("cursor")}
 	switch f.State = q.Get("state"); f.State {
-	case "", schemas.DeliveryPending, schemas.DeliverySucceeded, schemas.DeliveryRetrying, schemas.DeliveryFailed:
+	case "", schemas.DeliveryPending, schemas.DeliverySucceeded, schemas.DeliveryRetrying, schemas.DeliveryFailed,
+		schemas.DeliveryCancelled:
 	default:
-		return f, fieldError("state", "must be pending, succeeded, retrying or failed")
+		return f, fieldError("state", "must be pending, succeeded, retrying, failed or cancelled")
 	}
 	if f.EventType = q.Get("event_type"); f.EventType != "" && (len(f.EventType) > 64 || !eventTypePattern.MatchString(f.EventType)) {
 		return f, fieldError("event_type", fmt.Sprintf("%q is not an event type, such as session.created", f.EventType))
@@ -155,6 +156,12 @@ func (s *Server) redeliverWebhookDelivery(w http.ResponseWriter, r *http.Request
 	}
 	if d.State == schemas.DeliveryPending {
 		return Errorf(CodeConflict, "delivery %s is pending: its first attempt is under way; redeliver once it has an outcome", d.ID)
+	}
+	if d.State == schemas.DeliveryCancelled {
+		// Asked for again: it waits for its attempt like any retry.
+		if err := s.deps.Store.ReopenCancelledDelivery(r.Context(), d.ID); err != nil {
+			return err
+		}
 	}
 	if err := wf.Redeliver(r.Context(), d.ID); err != nil {
 		return deliveryWorkflowError(err)

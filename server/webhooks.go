@@ -310,6 +310,7 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	var hook schemas.Webhook
+	var cancelled []uuid.UUID
 	err = s.deps.Store.InTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		if hook, err = schemas.LockWebhook(ctx, tx, id); err != nil {
@@ -354,11 +355,18 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		auditSetDetail(ctx, "changed", changed)
-		return schemas.UpdateWebhook(ctx, tx, &hook)
+		if err := schemas.UpdateWebhook(ctx, tx, &hook); err != nil {
+			return err
+		}
+		if !hook.Enabled {
+			cancelled, err = schemas.CancelWebhookDeliveries(ctx, tx, hook.ID, "webhook disabled")
+		}
+		return err
 	})
 	if err != nil {
 		return webhookStoreError(err)
 	}
+	s.endDeliveryRuns(ctx, cancelled)
 	v, err := s.webhookView(box, hook)
 	if err != nil {
 		return err
@@ -375,9 +383,11 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.deps.Store.DeleteWebhook(r.Context(), id); err != nil {
+	waiting, err := s.deps.Store.DeleteWebhook(r.Context(), id)
+	if err != nil {
 		return webhookStoreError(err)
 	}
+	s.endDeliveryRuns(r.Context(), waiting)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

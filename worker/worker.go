@@ -43,6 +43,7 @@ func Register(r worker.Registry, deps Deps) {
 	r.RegisterActivity(deliveries)
 	r.RegisterWorkflow(workflows.DeliverWithRetry)
 	r.RegisterWorkflow(workflows.TestDelivery)
+	r.RegisterWorkflow(workflows.EndDeliveryRuns)
 	r.RegisterWorkflow(workflows.IPGrant)
 	r.RegisterActivity(&activities.IPGrants{Store: deps.Store})
 	if deps.Kube != nil {

@@ -167,8 +167,8 @@ func dispatchDeliveries(ctx workflow.Context, in DispatchEventInput) error {
 	if err != nil || len(plan.Deliveries) == 0 {
 		return err
 	}
-	retries, notices := firstAttempts(ctx, in.EventID, plan, 1)
-	return startRetries(ctx, retries, notices)
+	retries, notices, ends := firstAttempts(ctx, in.EventID, plan, 1)
+	return startRetries(ctx, retries, notices, ends)
 }
 
 // firstAttempts makes the first attempt of every planned delivery, in local
@@ -176,11 +176,12 @@ func dispatchDeliveries(ctx workflow.Context, in DispatchEventInput) error {
 // at once, and answers the deliveries that need a retry run and the notices
 // of targets that were disabled. ref names the event or batch in logs.
 func firstAttempts(ctx workflow.Context, ref string, plan activities.PlanDeliveriesResult, inFlight int) (
-	[]DeliverInput, []activities.Notice) {
+	[]DeliverInput, []activities.Notice, []endRunsAfter) {
 	logger := workflow.GetLogger(ctx)
 	batch := max(plan.Parallelism, 1)
 	var retries []DeliverInput
 	var notices []activities.Notice
+	var ends []endRunsAfter
 	type chunk struct {
 		planned []activities.PlannedDelivery
 		future  workflow.Future
@@ -206,6 +207,9 @@ func firstAttempts(ctx workflow.Context, ref string, plan activities.PlanDeliver
 			if r.Disabled != nil {
 				notices = append(notices, *r.Disabled)
 			}
+			if len(r.EndRuns) > 0 {
+				ends = append(ends, endRunsAfter{by: r.DeliveryID, ids: r.EndRuns})
+			}
 		}
 	}
 	actx := localDeliveryOptions(ctx)
@@ -228,13 +232,13 @@ func firstAttempts(ctx workflow.Context, ref string, plan activities.PlanDeliver
 	for _, c := range running {
 		collect(c)
 	}
-	return retries, notices
+	return retries, notices, ends
 }
 
 // startRetries starts a DeliverWithRetry run for each delivery that needs
 // one and sends the notices, then waits until each run has started: a
 // parent that closes first could take a start still in flight with it.
-func startRetries(ctx workflow.Context, retries []DeliverInput, notices []activities.Notice) error {
+func startRetries(ctx workflow.Context, retries []DeliverInput, notices []activities.Notice, ends []endRunsAfter) error {
 	starts := make([]workflow.ChildWorkflowFuture, len(retries))
 	for i, r := range retries {
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
@@ -246,6 +250,11 @@ func startRetries(ctx workflow.Context, retries []DeliverInput, notices []activi
 		starts[i] = workflow.ExecuteChildWorkflow(cctx, DeliverWithRetry, r)
 	}
 	sendNotices(ctx, notices)
+	for _, e := range ends {
+		if err := endRuns(ctx, e.by, e.ids); err != nil {
+			return err
+		}
+	}
 	for _, f := range starts {
 		// A run that already exists (this event's task replayed, or a
 		// redelivery) continues the delivery.
@@ -317,6 +326,11 @@ func DeliverWithRetry(ctx workflow.Context, in DeliverInput) (DeliverResult, err
 		if wait > 0 {
 			waitOrRedeliver(ctx, wait, redeliver)
 		}
+		if err := ctx.Err(); err != nil {
+			// Cancelled (its target was disabled or deleted: the delivery
+			// is recorded cancelled): the run ends, cancelled.
+			return res, err
+		}
 		for redeliver.ReceiveAsync(nil) { // this attempt answers them
 		}
 		var r activities.AttemptResult
@@ -328,6 +342,9 @@ func DeliverWithRetry(ctx workflow.Context, in DeliverInput) (DeliverResult, err
 		res.LastAttempt = attempt
 		if r.Disabled != nil {
 			sendNotices(ctx, []activities.Notice{*r.Disabled})
+		}
+		if err := endRuns(ctx, in.DeliveryID, r.EndRuns); err != nil {
+			return res, err
 		}
 		switch r.Outcome {
 		case activities.OutcomeRetrying:

@@ -100,8 +100,8 @@ func dispatchBatchDeliveries(ctx workflow.Context, batchID string, held []string
 	if err != nil || len(plan.Deliveries) == 0 {
 		return err
 	}
-	retries, notices := firstAttempts(ctx, "batch "+batchID, plan, firstAttemptsInFlight)
-	return startRetries(ctx, retries, notices)
+	retries, notices, ends := firstAttempts(ctx, "batch "+batchID, plan, firstAttemptsInFlight)
+	return startRetries(ctx, retries, notices, ends)
 }
 
 // outboxOptions run the short outbox statements (hold, finish) as local
