@@ -103,6 +103,26 @@ func (b *relayBundle) publish(t *testing.T, commit bool) uuid.UUID {
 	return id
 }
 
+// publishMany commits n session.created events in one transaction and
+// answers their ids in order.
+func (b *relayBundle) publishMany(t *testing.T, n int) []uuid.UUID {
+	t.Helper()
+	ctx := context.Background()
+	var ids []uuid.UUID
+	require.NoError(t, b.store.InTx(ctx, func(tx pgx.Tx) error {
+		for range n {
+			id, err := schemas.Publish(ctx, tx, schemas.Event{Type: schemas.EventSessionCreated,
+				Data: schemas.SessionEventData{SessionID: "s-1", User: "user1", State: "running"}})
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	}))
+	return ids
+}
+
 // waitDispatched blocks until the relay reports id, failing on any other
 // event reported first.
 func (b *relayBundle) waitDispatched(t *testing.T, id uuid.UUID) {
@@ -156,21 +176,9 @@ func TestRelay(t *testing.T) {
 	t.Run("OneRunPerBatch", func(t *testing.T) {
 		t.Parallel()
 		b := setupRelay(t)
-		ctx := context.Background()
 		// 150 events in one transaction: the relay sees them all at once and
 		// claims them in batches of RELAY_BATCH_SIZE (100).
-		var ids []uuid.UUID
-		require.NoError(t, b.store.InTx(ctx, func(tx pgx.Tx) error {
-			for range 150 {
-				id, err := schemas.Publish(ctx, tx, schemas.Event{Type: schemas.EventSessionCreated,
-					Data: schemas.SessionEventData{SessionID: "s-1", User: "user1", State: "running"}})
-				if err != nil {
-					return err
-				}
-				ids = append(ids, id)
-			}
-			return nil
-		}))
+		ids := b.publishMany(t, 150)
 		runs := map[string]int{}
 		for range ids {
 			select {
@@ -235,17 +243,7 @@ func TestRelay(t *testing.T) {
 		const n = 300
 		var ids []uuid.UUID
 		for i := 0; i < n; i += 10 {
-			require.NoError(t, b.store.InTx(ctx, func(tx pgx.Tx) error {
-				for range 10 {
-					id, err := schemas.Publish(ctx, tx, schemas.Event{Type: schemas.EventSessionCreated,
-						Data: schemas.SessionEventData{SessionID: "s-1", User: "user1", State: "running"}})
-					if err != nil {
-						return err
-					}
-					ids = append(ids, id)
-				}
-				return nil
-			}))
+			ids = append(ids, b.publishMany(t, 10)...)
 		}
 		seen := map[uuid.UUID]int{}
 		for range n {

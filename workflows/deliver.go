@@ -144,16 +144,7 @@ func deliveryActivityOptions(ctx workflow.Context) workflow.Context {
 // planOptions run the planning step: the outbox row outlives any database
 // blip, so keep trying for a day.
 func planOptions(ctx workflow.Context) workflow.Context {
-	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: 24 * time.Hour,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        time.Minute,
-			NonRetryableErrorTypes: []string{"BadEventID"},
-		},
-	})
+	return outboxStatementOptions(ctx, 30*time.Second)
 }
 
 // dispatchDeliveries plans the event's deliveries, makes their first

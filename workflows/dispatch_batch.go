@@ -108,8 +108,15 @@ func dispatchBatchDeliveries(ctx workflow.Context, batchID string, held []string
 // activities: the outbox row outlives any database blip, so keep trying
 // for a day.
 func outboxOptions(ctx workflow.Context) workflow.Context {
+	return outboxStatementOptions(ctx, 10*time.Second)
+}
+
+// outboxStatementOptions run a statement on the outbox or the deliveries
+// as a local activity of at most timeout per try, retried for a day (the
+// rows outlive any database blip); a malformed event id is not retried.
+func outboxStatementOptions(ctx workflow.Context, timeout time.Duration) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout:    10 * time.Second,
+		StartToCloseTimeout:    timeout,
 		ScheduleToCloseTimeout: 24 * time.Hour,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,

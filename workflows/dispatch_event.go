@@ -1,9 +1,6 @@
 package workflows
 
 import (
-	"time"
-
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/streamspace/enterprise/activities"
@@ -25,10 +22,12 @@ type DispatchEventResult struct {
 
 var eventActs *activities.Events
 
-// DispatchEvent is the per-event workflow the outbox relay starts once per
-// event. It is where reactions to an event (webhook deliveries, notifications,
-// compliance checks) attach; it ends by recording the outcome on the event
-// row, so the events API shows whether the event was fully handled.
+// DispatchEvent is the per-event workflow the relay of earlier versions
+// started once per event (event/<id>); the relay now starts DispatchEvents
+// per batch. It stays registered, its commands unchanged, so runs open
+// when a new version deploys finish on it (TestDispatchEventReplaysOldHistory
+// replays a recorded history). It ends by recording the outcome on the
+// event row.
 //
 // Replay safety of the deliveries step (added after the first release):
 // every earlier DispatchEvent run recorded its only local activity,
@@ -40,16 +39,7 @@ func DispatchEvent(ctx workflow.Context, in DispatchEventInput) (DispatchEventRe
 	// Recording the outcome is one short UPDATE: a local activity runs it
 	// inside the workflow task, halving the round trips to the Temporal
 	// server per event (the relay benchmark measures the difference).
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 10 * time.Second,
-		// The outbox row outlives any database blip; keep trying for a day.
-		ScheduleToCloseTimeout: 24 * time.Hour,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    time.Minute,
-		},
-	})
+	lctx := outboxOptions(ctx)
 	workflow.GetLogger(ctx).Info("dispatching event", "event_id", in.EventID, "type", in.Type)
 	// Webhook and integration deliveries (deliver.go). If they cannot even
 	// be planned (the database is gone for a day), the event is recorded as
