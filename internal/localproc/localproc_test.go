@@ -106,8 +106,16 @@ func TestChildStop(t *testing.T) {
 			if !Alive(c.Pid()) || c.Err() != nil {
 				t.Fatal("child not running")
 			}
-			if args, ok := Args(c.Pid()); !ok || strings.Join(args, " ") != strings.Join(tc.argv, " ") {
-				t.Fatalf("Args = %q, %v", args, ok)
+			// Start returns once exec has begun; the kernel fills in the new
+			// image's command line a moment later, so wait for it.
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+				args, ok := Args(c.Pid())
+				if ok && strings.Join(args, " ") == strings.Join(tc.argv, " ") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("Args = %q, %v", args, ok)
+				}
 			}
 			if tc.killed { // wait until the trap is set
 				for deadline := time.Now().Add(5 * time.Second); out.String() != "ready"; time.Sleep(10 * time.Millisecond) {
