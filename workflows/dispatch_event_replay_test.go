@@ -22,3 +22,16 @@ func TestDispatchEventReplaysOldHistory(t *testing.T) {
 	logger := log.NewStructuredLogger(slog.New(slog.DiscardHandler))
 	require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(logger, "testdata/dispatch_event_v1.json"))
 }
+
+// TestDispatchEventsReplaysOldHistory replays a DispatchEvents history
+// recorded before the per-target retry loops (commit bbad2ea: two events,
+// two webhooks, the failing one's deliveries each handed to a
+// DeliverWithRetry child): batch runs open when the loops deploy finish as
+// they began.
+func TestDispatchEventsReplaysOldHistory(t *testing.T) {
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflow(DispatchEvents)
+	r.RegisterWorkflow(DeliverWithRetry)
+	logger := log.NewStructuredLogger(slog.New(slog.DiscardHandler))
+	require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(logger, "testdata/dispatch_events_v1.json"))
+}
