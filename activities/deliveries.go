@@ -59,6 +59,9 @@ type Deliveries struct {
 	// (0 = DefaultRateWaitBudget).
 	RateWaitBudget time.Duration
 	Logger         *slog.Logger
+	// Waker wakes the retry loops of targets (WakeTargetRetries): the
+	// worker's workflows.Client.
+	Waker RetryWaker
 	// Now is the clock (nil = time.Now); tests move it.
 	Now func() time.Time
 
@@ -135,7 +138,16 @@ type PlanDeliveriesInput struct {
 // PlanEventsInput names the events of a batch to plan deliveries for.
 type PlanEventsInput struct {
 	EventIDs []string
+	// RetryLoop: the deliveries' retries are their target's retry loop's
+	// (each new one due to it FirstAttemptLease from now); otherwise each
+	// retries in a run of its own (batch runs started before the loops).
+	RetryLoop bool `json:",omitempty"`
 }
+
+// FirstAttemptLease is how long the batch run making a delivery's first
+// attempt has it before the target's retry loop takes it over: far longer
+// than the first attempts' local activities with their retries.
+const FirstAttemptLease = 15 * time.Minute
 
 // PlannedDelivery is one delivery of the event, ids only.
 type PlannedDelivery struct {
@@ -165,7 +177,7 @@ func (a *Deliveries) PlanDeliveries(ctx context.Context, in PlanDeliveriesInput)
 		return PlanDeliveriesResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("bad event id %q", in.EventID), "BadEventID", err)
 	}
-	return a.plan(ctx, id)
+	return a.plan(ctx, true, id)
 }
 
 // PlanEventDeliveries plans the deliveries of a batch of events in one
@@ -175,11 +187,17 @@ func (a *Deliveries) PlanEventDeliveries(ctx context.Context, in PlanEventsInput
 	if err != nil {
 		return PlanDeliveriesResult{}, err
 	}
-	return a.plan(ctx, ids...)
+	return a.plan(ctx, !in.RetryLoop, ids...)
 }
 
-func (a *Deliveries) plan(ctx context.Context, eventIDs ...uuid.UUID) (PlanDeliveriesResult, error) {
-	planned, err := a.Store.PlanDeliveries(ctx, eventIDs...)
+func (a *Deliveries) plan(ctx context.Context, ownRuns bool, eventIDs ...uuid.UUID) (PlanDeliveriesResult, error) {
+	var planned []schemas.PlannedDelivery
+	var err error
+	if ownRuns {
+		planned, err = a.Store.PlanDeliveries(ctx, eventIDs...)
+	} else {
+		planned, err = a.Store.PlanLoopDeliveries(ctx, FirstAttemptLease, eventIDs...)
+	}
 	if err != nil {
 		return PlanDeliveriesResult{}, err
 	}
@@ -238,8 +256,8 @@ type AttemptResult struct {
 	// Disabled is set when this attempt disabled its target (410, or
 	// failures for longer than DisableAfter): the notice to send to admins.
 	Disabled *Notice
-	// EndRuns lists the deliveries the disabling cancelled (the target's
-	// others waiting to retry): the workflow ends their runs.
+	// EndRuns lists the deliveries the disabling cancelled that retry in
+	// runs of their own: the workflow ends those runs.
 	EndRuns []string `json:",omitempty"`
 	// Record is the attempt as recorded, when asked for.
 	Record *schemas.DeliveryAttempt
@@ -325,6 +343,9 @@ func (a *Deliveries) AttemptDeliveries(ctx context.Context, in AttemptsInput) ([
 		return nil, err
 	}
 
+	if err := a.deferThrottled(ctx, results); err != nil {
+		return nil, err
+	}
 	// After the record, so failing_since includes this attempt.
 	for i := range results {
 		job, ok := jobs[reqs[i].DeliveryID]
@@ -493,7 +514,7 @@ func (a *Deliveries) maybeDisable(ctx context.Context, job schemas.DeliveryJob, 
 		return err
 	}
 	res.Disabled = disabledNotice(t, res.Error)
-	for _, id := range t.Cancelled {
+	for _, id := range t.Cancelled.Runs {
 		res.EndRuns = append(res.EndRuns, id.String())
 	}
 	a.Logger.Warn("delivery target disabled", "webhook_id", idString(t.WebhookID),

@@ -115,14 +115,14 @@ var planDeliveriesSQL = `
 WITH ev AS (
 	SELECT id, type FROM events WHERE id = ANY($1::uuid[])
 ), wh AS (
-	INSERT INTO deliveries (id, event_id, event_type, webhook_id)
-	SELECT ` + uuidv7SQL + `, ev.id, ev.type, w.id
+	INSERT INTO deliveries (id, event_id, event_type, webhook_id, own_run, next_attempt_at)
+	SELECT ` + uuidv7SQL + `, ev.id, ev.type, w.id, $2, ` + planLeaseSQL + `
 	  FROM ev JOIN webhooks w ON w.enabled AND w.events @> ARRAY[ev.type]
 	    ON CONFLICT (webhook_id, event_id) WHERE webhook_id IS NOT NULL AND NOT test DO NOTHING
 	RETURNING id, event_id, event_type, webhook_id, integration_id, state, attempts
 ), ig AS (
-	INSERT INTO deliveries (id, event_id, event_type, integration_id)
-	SELECT ` + uuidv7SQL + `, ev.id, ev.type, i.id
+	INSERT INTO deliveries (id, event_id, event_type, integration_id, own_run, next_attempt_at)
+	SELECT ` + uuidv7SQL + `, ev.id, ev.type, i.id, $2, ` + planLeaseSQL + `
 	  FROM ev JOIN integrations i ON i.enabled AND i.events @> ARRAY[ev.type]
 	    ON CONFLICT (integration_id, event_id) WHERE integration_id IS NOT NULL AND NOT test DO NOTHING
 	RETURNING id, event_id, event_type, webhook_id, integration_id, state, attempts
@@ -133,13 +133,32 @@ UNION ALL SELECT id, event_id, event_type, webhook_id, integration_id, state, at
 	FROM deliveries WHERE event_id = ANY($1::uuid[]) AND NOT test AND state IN ('pending', 'retrying')
 ORDER BY 1`
 
+// planLeaseSQL is a new delivery's next_attempt_at: none for one whose
+// retries run in its own delivery/<id> run; for one its target's retry loop
+// takes over, the end of the lease of the run making its first attempt
+// (that run records the attempt long before; if it died, the loop makes it).
+const planLeaseSQL = `CASE WHEN $2 THEN NULL ELSE clock_timestamp() + $3::interval END`
+
 // PlanDeliveries creates the deliveries of events, one per enabled webhook
 // and integration subscribed to each one's type, and answers those not yet
 // finished (pending or retrying), old and new, in one statement. Running it
 // again for the same events creates nothing new: it is idempotent. An event
-// that does not exist has no deliveries.
+// that does not exist has no deliveries. Their retries run in runs of their
+// own (own_run, the per-event DispatchEvent's way).
 func (s *Store) PlanDeliveries(ctx context.Context, eventIDs ...uuid.UUID) ([]PlannedDelivery, error) {
-	rows, err := s.Pool.Query(ctx, planDeliveriesSQL, eventIDs)
+	return s.planDeliveries(ctx, true, 0, eventIDs)
+}
+
+// PlanLoopDeliveries is PlanDeliveries for deliveries whose retries their
+// target's retry loop makes (DueRetries): each new one is due to the loop
+// lease after now, should the run making its first attempt not record it.
+func (s *Store) PlanLoopDeliveries(ctx context.Context, lease time.Duration, eventIDs ...uuid.UUID) ([]PlannedDelivery, error) {
+	return s.planDeliveries(ctx, false, lease, eventIDs)
+}
+
+func (s *Store) planDeliveries(ctx context.Context, ownRun bool, lease time.Duration, eventIDs []uuid.UUID) (
+	[]PlannedDelivery, error) {
+	rows, err := s.Pool.Query(ctx, planDeliveriesSQL, eventIDs, ownRun, lease)
 	if err != nil {
 		return nil, fmt.Errorf("plan deliveries of %d events: %w", len(eventIDs), err)
 	}
@@ -513,7 +532,7 @@ type DisabledTarget struct {
 	Name          string
 	Reason        string
 	FailingSince  *time.Time
-	Cancelled     []uuid.UUID // its deliveries that were waiting to retry, now cancelled
+	Cancelled     Cancelled // its deliveries that were waiting to retry, now cancelled
 }
 
 // DisableDeliveryTarget disables the enabled webhook or integration named by
@@ -521,9 +540,9 @@ type DisabledTarget struct {
 // disabled_reason. With failingFor > 0 it only does so when the target has
 // been failing (failing_since) for at least that long, and the reason is
 // completed with since when; in the same statement its deliveries waiting
-// to retry are cancelled (Cancelled lists them, for their runs to be
-// ended). ok is false when nothing was disabled (already disabled, gone, or
-// not failing for long enough).
+// to retry are cancelled (Cancelled counts them and names those with runs
+// of their own, to be ended). ok is false when nothing was disabled
+// (already disabled, gone, or not failing for long enough).
 func (s *Store) DisableDeliveryTarget(ctx context.Context, webhookID, integrationID *uuid.UUID, reason string,
 	failingFor time.Duration) (DisabledTarget, bool, error) {
 	table, column, id := "webhooks", "webhook_id", webhookID
@@ -545,11 +564,11 @@ func (s *Store) DisableDeliveryTarget(ctx context.Context, webhookID, integratio
 		UPDATE deliveries d SET state = 'cancelled', last_error = $4, next_attempt_at = NULL,
 			completed_at = clock_timestamp(), updated_at = clock_timestamp()
 		  FROM t WHERE d.` + column + ` = t.id AND d.state IN ('pending', 'retrying') AND NOT d.test
-		RETURNING d.id)
-	SELECT name, disabled_reason, failing_since, array(SELECT id FROM c) FROM t`
+		RETURNING d.id, d.own_run)
+	SELECT name, disabled_reason, failing_since, ` + cancelledSQL + ` FROM t`
 	args := []any{*id, reason, failingFor, table[:len(table)-1] + " disabled"}
 	t := DisabledTarget{WebhookID: webhookID, IntegrationID: integrationID}
-	err := s.Pool.QueryRow(ctx, q, args...).Scan(&t.Name, &t.Reason, &t.FailingSince, &t.Cancelled)
+	err := s.Pool.QueryRow(ctx, q, args...).Scan(&t.Name, &t.Reason, &t.FailingSince, &t.Cancelled.Count, &t.Cancelled.Runs)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return DisabledTarget{}, false, nil
 	}

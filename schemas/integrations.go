@@ -95,7 +95,7 @@ func UpdateIntegration(ctx context.Context, tx pgx.Tx, in *Integration) error {
 // DeleteIntegration deletes an integration with its deliveries and their
 // attempts; ErrNotFound when there is none. It answers the deliveries that
 // were still waiting to retry, whose runs the caller ends.
-func (s *Store) DeleteIntegration(ctx context.Context, id uuid.UUID) ([]uuid.UUID, error) {
+func (s *Store) DeleteIntegration(ctx context.Context, id uuid.UUID) (Cancelled, error) {
 	return s.deleteTarget(ctx, "integrations", "integration_id", id)
 }
 

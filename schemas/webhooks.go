@@ -128,7 +128,7 @@ func UpdateWebhook(ctx context.Context, tx pgx.Tx, w *Webhook) error {
 // DeleteWebhook deletes a webhook with its deliveries and their attempts;
 // ErrNotFound when there is none. It answers the deliveries that were still
 // waiting to retry, whose runs the caller ends.
-func (s *Store) DeleteWebhook(ctx context.Context, id uuid.UUID) ([]uuid.UUID, error) {
+func (s *Store) DeleteWebhook(ctx context.Context, id uuid.UUID) (Cancelled, error) {
 	return s.deleteTarget(ctx, "webhooks", "webhook_id", id)
 }
 

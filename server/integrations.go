@@ -208,7 +208,7 @@ func (s *Server) patchIntegration(w http.ResponseWriter, r *http.Request) error 
 	ctx := r.Context()
 	var in schemas.Integration
 	var config []byte
-	var cancelled []uuid.UUID
+	var cancelled schemas.Cancelled
 	err = s.deps.Store.InTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		if in, err = schemas.LockIntegration(ctx, tx, id); err != nil {
@@ -253,7 +253,7 @@ func (s *Server) patchIntegration(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return integrationStoreError(err)
 	}
-	s.endDeliveryRuns(ctx, cancelled)
+	s.endDeliveryRuns(ctx, workflows.IntegrationTarget(in.ID), cancelled)
 	auditSetTarget(ctx, in.ID.String())
 	if config != nil {
 		writeJSON(w, http.StatusOK, toIntegrationJSON(in, config))
@@ -275,7 +275,7 @@ func (s *Server) deleteIntegration(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return integrationStoreError(err)
 	}
-	s.endDeliveryRuns(r.Context(), waiting)
+	s.endDeliveryRuns(r.Context(), workflows.IntegrationTarget(id), waiting)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

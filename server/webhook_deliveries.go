@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/streamspace/enterprise/activities"
 	"github.com/streamspace/enterprise/schemas"
 	"github.com/streamspace/enterprise/workflows"
 )
@@ -157,13 +158,25 @@ func (s *Server) redeliverWebhookDelivery(w http.ResponseWriter, r *http.Request
 	if d.State == schemas.DeliveryPending {
 		return Errorf(CodeConflict, "delivery %s is pending: its first attempt is under way; redeliver once it has an outcome", d.ID)
 	}
-	if d.State == schemas.DeliveryCancelled {
-		// Asked for again: it waits for its attempt like any retry.
-		if err := s.deps.Store.ReopenCancelledDelivery(r.Context(), d.ID); err != nil {
-			return err
-		}
+	// Asked for again (a cancelled one too): it is due at once in its
+	// target's retry loop, or in its own run if it has one.
+	how, err := s.deps.Store.PrepareRedelivery(r.Context(), d.ID)
+	if err != nil {
+		return err
 	}
-	if err := wf.Redeliver(r.Context(), d.ID); err != nil {
+	if how.OwnRun {
+		err = wf.Redeliver(r.Context(), d.ID)
+	} else {
+		var target activities.RetryTarget
+		switch {
+		case how.WebhookID != nil:
+			target = workflows.WebhookTarget(*how.WebhookID)
+		case how.IntegrationID != nil:
+			target = workflows.IntegrationTarget(*how.IntegrationID)
+		}
+		err = wf.WakeTargetRetries(r.Context(), []activities.RetryTarget{target})
+	}
+	if err != nil {
 		return deliveryWorkflowError(err)
 	}
 	writeJSON(w, http.StatusAccepted, toDeliveryJSON(d))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/streamspace/enterprise/internal/secretbox"
 	"github.com/streamspace/enterprise/schemas"
+	"github.com/streamspace/enterprise/workflows"
 )
 
 // Webhooks (admin): signed HTTP POSTs of events to an admin's URL. The
@@ -310,7 +311,7 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	var hook schemas.Webhook
-	var cancelled []uuid.UUID
+	var cancelled schemas.Cancelled
 	err = s.deps.Store.InTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		if hook, err = schemas.LockWebhook(ctx, tx, id); err != nil {
@@ -366,7 +367,7 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return webhookStoreError(err)
 	}
-	s.endDeliveryRuns(ctx, cancelled)
+	s.endDeliveryRuns(ctx, workflows.WebhookTarget(hook.ID), cancelled)
 	v, err := s.webhookView(box, hook)
 	if err != nil {
 		return err
@@ -387,7 +388,7 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return webhookStoreError(err)
 	}
-	s.endDeliveryRuns(r.Context(), waiting)
+	s.endDeliveryRuns(r.Context(), workflows.WebhookTarget(id), waiting)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/streamspace/enterprise/activities"
@@ -287,14 +288,14 @@ func TestDeliveryCrashSafety(t *testing.T) {
 	rv := newDedupReceiver(t, true)
 	// 12 s (±10%) between the attempts: long enough for every first attempt
 	// to be made before the first retry is due, even on a busy machine.
-	s.webhook(rv.URL, []int{12}, 1000)
+	hook := s.webhook(rv.URL, []int{12}, 1000)
 
 	kill := s.startWorkerProcess()
 	const n = 20
 	s.publish(n, n)
-	// The batch run finishes its events once it has started their retry
-	// runs: wait for that, not only for the first attempts.
-	s.waitFor("every delivery's first attempt failed and its retry run waits", time.Minute, func() bool {
+	// The batch run finishes its events once it has woken the webhook's
+	// retry loop: wait for that, not only for the first attempts.
+	s.waitFor("every delivery's first attempt failed and the retry loop waits", time.Minute, func() bool {
 		var finished int
 		require.NoError(t, s.pool.QueryRow(s.ctx, `SELECT count(*) FROM events WHERE dispatch_state = 'completed'`).Scan(&finished))
 		return s.countDeliveries()[schemas.DeliveryRetrying] == n && finished == n
@@ -302,9 +303,10 @@ func TestDeliveryCrashSafety(t *testing.T) {
 	total, distinct := rv.counts()
 	require.Equal(t, n, total)
 	require.Equal(t, n, distinct)
-	kill() // while every delivery waits on its timer
+	kill() // while every delivery waits for its next attempt
 
-	// The retry runs exist and wait, with nothing polling for them.
+	// One loop for the webhook waits, with nothing polling for it; no
+	// delivery has a run of its own.
 	var ids []string
 	rows, err := s.pool.Query(s.ctx, `SELECT id FROM deliveries`)
 	require.NoError(t, err)
@@ -314,16 +316,17 @@ func TestDeliveryCrashSafety(t *testing.T) {
 		ids = append(ids, id.String())
 	}
 	require.Len(t, ids, n)
-	desc, err := s.temporal.DescribeWorkflowExecution(s.ctx, workflows.DeliveryWorkflowID(ids[0]), "")
+	loopID := workflows.TargetRetriesWorkflowID(workflows.WebhookTarget(hook))
+	desc, err := s.temporal.DescribeWorkflowExecution(s.ctx, loopID, "")
 	require.NoError(t, err)
 	require.Equal(t, enums.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.WorkflowExecutionInfo.Status)
-	require.Equal(t, "DeliverWithRetry", desc.WorkflowExecutionInfo.Type.Name)
-	fields := desc.WorkflowExecutionInfo.SearchAttributes.GetIndexedFields()
-	require.Contains(t, string(fields["StreamSpaceDeliveryID"].GetData()), ids[0])
-	require.Contains(t, string(fields["StreamSpaceEventType"].GetData()), "session.created")
-	require.NotNil(t, fields["StreamSpaceWebhookID"])
+	require.Equal(t, "TargetRetries", desc.WorkflowExecutionInfo.Type.Name)
+	require.Contains(t, string(desc.WorkflowExecutionInfo.SearchAttributes.GetIndexedFields()["StreamSpaceWebhookID"].GetData()),
+		hook.String())
+	_, err = s.temporal.DescribeWorkflowExecution(s.ctx, workflows.DeliveryWorkflowID(ids[0]), "")
+	var notFound *serviceerror.NotFound
+	require.ErrorAs(t, err, &notFound, "no run per delivery")
 
-	time.Sleep(time.Second)
 	stop := s.runWorker() // a new worker
 	defer stop()
 	s.waitFor("every delivery succeeded on the new worker", 2*time.Minute, func() bool {
@@ -341,12 +344,8 @@ func TestDeliveryCrashSafety(t *testing.T) {
 	require.NoError(t, s.pool.QueryRow(s.ctx, `SELECT count(*) FROM delivery_attempts`).Scan(&attempts))
 	require.Equal(t, 2*n, attempts)
 
-	// The retry run completed: visible in the Web UI as delivery/<id>.
-	run := s.temporal.GetWorkflow(s.ctx, workflows.DeliveryWorkflowID(ids[0]), "")
-	var res workflows.DeliverResult
-	require.NoError(t, run.Get(s.ctx, &res))
-	require.Equal(t, "succeeded", res.Outcome)
-	require.Equal(t, 2, res.LastAttempt)
+	// Nothing waits any more: the loop ended (visible in the Web UI).
+	require.NoError(t, s.temporal.GetWorkflow(s.ctx, loopID, "").Get(s.ctx, nil))
 }
 
 // TestThousandEventsDeliveredOnce: 1,000 events to one receiver, 1,000

@@ -28,6 +28,9 @@ type Deps struct {
 	// over Store with the defaults (public addresses only, no integration
 	// senders, no ENCRYPTION_KEY).
 	Deliveries *activities.Deliveries
+	// Waker wakes the targets' retry loops for the deliveries (nil = Run's
+	// Temporal client on its task queue).
+	Waker activities.RetryWaker
 }
 
 // Register registers every workflow and activity on r.
@@ -40,8 +43,12 @@ func Register(r worker.Registry, deps Deps) {
 	if deliveries == nil {
 		deliveries = &activities.Deliveries{Store: deps.Store}
 	}
+	if deliveries.Waker == nil {
+		deliveries.Waker = deps.Waker
+	}
 	r.RegisterActivity(deliveries)
-	r.RegisterWorkflow(workflows.DeliverWithRetry)
+	r.RegisterWorkflow(workflows.TargetRetries)
+	r.RegisterWorkflow(workflows.DeliverWithRetry) // deliveries planned before the retry loops
 	r.RegisterWorkflow(workflows.TestDelivery)
 	r.RegisterWorkflow(workflows.EndDeliveryRuns)
 	r.RegisterWorkflow(workflows.IPGrant)
@@ -67,6 +74,12 @@ type Options struct {
 // cannot be reached at start it keeps trying, so the process may start
 // before Temporal does.
 func Run(ctx context.Context, c client.Client, taskQueue string, deps Deps, opts Options, logger *slog.Logger) error {
+	if deps.Waker == nil {
+		deps.Waker = &workflows.Client{Temporal: c, TaskQueue: taskQueue}
+	}
+	if deps.Deliveries == nil {
+		deps.Deliveries = &activities.Deliveries{Store: deps.Store}
+	}
 	queues := []struct {
 		name string
 		opts worker.Options

@@ -18,13 +18,15 @@ import (
 // else happens for an event nobody subscribed to) and makes every first
 // attempt at once, in local activities inside its own workflow task: the
 // common case, a receiver that answers 2xx, costs no workflow start and no
-// timer. A delivery that needs a retry continues in its own child run,
-// DeliverWithRetry (ID delivery/<delivery id>, abandoned by the parent so the
-// event's run can finish), which waits on a durable timer and makes each
-// further attempt with the regular activity AttemptDelivery, until success,
-// a permanent failure or the retry policy's last attempt. A worker that dies
-// while a delivery waits loses nothing: the timer is Temporal's, and the next
-// worker makes the attempt, with the same delivery id (webhook-id).
+// timer. A delivery that needs a retry waits in PostgreSQL for its
+// target's retry loop (TargetRetries, deliver_target.go). Deliveries planned
+// before the loops (and redeliveries of test sends) continue in a run of
+// their own, DeliverWithRetry (ID delivery/<delivery id>), which waits on a
+// durable timer and makes each further attempt with the regular activity
+// AttemptDelivery, until success, a permanent failure or the retry policy's
+// last attempt. A worker that dies while a delivery waits loses nothing:
+// the timer is Temporal's, and the next worker makes the attempt, with the
+// same delivery id (webhook-id).
 
 var deliveryActs *activities.Deliveries
 

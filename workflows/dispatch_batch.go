@@ -23,7 +23,9 @@ import (
 //     statement;
 //  3. first attempts as local activities, up to firstAttemptsInFlight at
 //     once, each of FirstAttemptParallelism deliveries;
-//  4. a DeliverWithRetry run per delivery that needs another attempt;
+//  4. a wake (signal-with-start) of the retry loop of each target with a
+//     delivery that needs another attempt (TargetRetries; batch runs
+//     started before the loops start a DeliverWithRetry run per delivery);
 //  5. FinishEvents: every held event's outcome, one statement.
 //
 // A worker that dies part-way loses nothing: the next one replays the run,
@@ -91,17 +93,52 @@ func DispatchEvents(ctx workflow.Context, in DispatchBatchInput) (DispatchBatchR
 	return res, nil
 }
 
+// targetRetriesVersion marks the batch runs that leave their retries to
+// the targets' loops; runs started before it start a DeliverWithRetry
+// child per delivery (testdata/dispatch_events_v1.json replays one).
+const targetRetriesVersion = "target-retries"
+
 // dispatchBatchDeliveries plans the deliveries of the held events, makes
-// their first attempts and starts the retry runs.
+// their first attempts and wakes the retry loops of the targets that have
+// deliveries to retry.
 func dispatchBatchDeliveries(ctx workflow.Context, batchID string, held []string) error {
+	loops := workflow.GetVersion(ctx, targetRetriesVersion, workflow.DefaultVersion, 1) == 1
 	var plan activities.PlanDeliveriesResult
 	err := workflow.ExecuteLocalActivity(planOptions(ctx), deliveryActs.PlanEventDeliveries,
-		activities.PlanEventsInput{EventIDs: held}).Get(ctx, &plan)
+		activities.PlanEventsInput{EventIDs: held, RetryLoop: loops}).Get(ctx, &plan)
 	if err != nil || len(plan.Deliveries) == 0 {
 		return err
 	}
 	retries, notices, ends := firstAttempts(ctx, "batch "+batchID, plan, firstAttemptsInFlight)
-	return startRetries(ctx, retries, notices, ends)
+	if !loops {
+		return startRetries(ctx, retries, notices, ends)
+	}
+	sendNotices(ctx, notices)
+	for _, e := range ends {
+		if err := endRuns(ctx, e.by, e.ids); err != nil {
+			return err
+		}
+	}
+	return wakeTargets(ctx, retries)
+}
+
+// wakeTargets wakes (or starts) the retry loop of each target that has a
+// delivery in retries, in one local activity.
+func wakeTargets(ctx workflow.Context, retries []DeliverInput) error {
+	seen := map[activities.RetryTarget]bool{}
+	var targets []activities.RetryTarget
+	for _, r := range retries {
+		t := activities.RetryTarget{WebhookID: r.WebhookID, IntegrationID: r.IntegrationID}
+		if !seen[t] {
+			seen[t] = true
+			targets = append(targets, t)
+		}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	return workflow.ExecuteLocalActivity(outboxStatementOptions(ctx, time.Minute), deliveryActs.WakeTargetRetries,
+		targets).Get(ctx, nil)
 }
 
 // outboxOptions run the short outbox statements (hold, finish) as local

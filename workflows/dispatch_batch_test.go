@@ -88,8 +88,8 @@ func TestDispatchEventsHandlesHeldEvents(t *testing.T) {
 		plan.Deliveries = append(plan.Deliveries, activities.PlannedDelivery{DeliveryID: deliveryID(i),
 			EventID: held[i%2], EventType: "session.created", WebhookID: dHook})
 	}
-	env.OnActivity(deliveryActs.PlanEventDeliveries, mock.Anything, activities.PlanEventsInput{EventIDs: held}).
-		Return(plan, nil).Once()
+	env.OnActivity(deliveryActs.PlanEventDeliveries, mock.Anything,
+		activities.PlanEventsInput{EventIDs: held, RetryLoop: true}).Return(plan, nil).Once()
 	var mu sync.Mutex
 	attempted := map[string]int{}
 	largest := 0
@@ -108,8 +108,10 @@ func TestDispatchEventsHandlesHeldEvents(t *testing.T) {
 			largest = max(largest, len(in.Attempts))
 			return out, nil
 		}).Times(4)
+	var woken []activities.RetryTarget
+	env.OnActivity(deliveryActs.WakeTargetRetries, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, targets []activities.RetryTarget) error { woken = targets; return nil }).Once()
 	children := recordChildren(env)
-	env.OnWorkflow(DeliverWithRetry, mock.Anything, mock.Anything).Return(DeliverResult{}, nil)
 	finish := finishes(env)
 
 	env.ExecuteWorkflow(DispatchEvents, in)
@@ -122,10 +124,9 @@ func TestDispatchEventsHandlesHeldEvents(t *testing.T) {
 	for id, n := range attempted {
 		require.Equal(t, 1, n, "delivery %s attempted once", id)
 	}
-	starts := children()
-	require.Len(t, starts, 1, "a retry run for the one delivery that needs it")
-	require.Equal(t, DeliveryWorkflowID(deliveryID(7)), starts[0].ID)
-	require.Equal(t, 2, starts[0].Input.NextAttempt)
+	require.Empty(t, children(), "no run per delivery")
+	require.Equal(t, []activities.RetryTarget{{WebhookID: dHook}}, woken,
+		"the loop of the one target with a delivery to retry")
 	require.Equal(t, activities.FinishEventsInput{WorkflowID: batchRunID, Events: []activities.FinishEventInput{
 		{EventID: held[0]}, {EventID: held[1]}}}, *finish)
 }
