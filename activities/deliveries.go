@@ -157,6 +157,9 @@ type PlannedDelivery struct {
 	WebhookID     string // "" for an integration
 	IntegrationID string // "" for a webhook
 	Attempts      int    // attempts recorded so far (0 for a new delivery)
+	// Held: its target's circuit is open; its first attempt is the target
+	// retry loop's (RetryLoop plans only).
+	Held bool `json:",omitempty"`
 }
 
 // PlanDeliveriesResult lists the deliveries still to make, and how many
@@ -208,7 +211,7 @@ func (a *Deliveries) plan(ctx context.Context, ownRuns bool, eventIDs ...uuid.UU
 	for _, p := range planned {
 		res.Deliveries = append(res.Deliveries, PlannedDelivery{DeliveryID: p.ID.String(), EventID: p.EventID.String(),
 			EventType: p.EventType, WebhookID: idString(p.WebhookID), IntegrationID: idString(p.IntegrationID),
-			Attempts: p.Attempts})
+			Attempts: p.Attempts, Held: p.Held})
 	}
 	return res, nil
 }

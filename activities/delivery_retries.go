@@ -67,6 +67,8 @@ type DueRetriesResult struct {
 	NextAt *time.Time
 	// Gone: the target was deleted (its deliveries with it).
 	Gone bool
+	// CircuitOpen is the circuit as last recorded on the target (SetCircuit).
+	CircuitOpen bool
 }
 
 // DueRetries reads a target's waiting deliveries (one statement).
@@ -79,11 +81,27 @@ func (a *Deliveries) DueRetries(ctx context.Context, in DueRetriesInput) (DueRet
 	if err != nil {
 		return DueRetriesResult{}, err
 	}
-	out := DueRetriesResult{Waiting: r.Waiting, NextAt: r.NextAt, Gone: !r.Exists}
+	out := DueRetriesResult{Waiting: r.Waiting, NextAt: r.NextAt, Gone: !r.Exists, CircuitOpen: r.CircuitOpen}
 	for _, d := range r.Due {
 		out.Attempts = append(out.Attempts, AttemptInput{DeliveryID: d.ID.String(), Attempt: d.Attempt, Try: d.Try})
 	}
 	return out, nil
+}
+
+// SetCircuitInput records a target's circuit.
+type SetCircuitInput struct {
+	Target RetryTarget
+	Open   bool
+}
+
+// SetCircuit records whether a target's circuit is open: while it is,
+// batch runs leave the target's new deliveries to its loop.
+func (a *Deliveries) SetCircuit(ctx context.Context, in SetCircuitInput) error {
+	webhookID, integrationID, err := in.Target.ids()
+	if err != nil {
+		return err
+	}
+	return a.Store.SetCircuit(ctx, webhookID, integrationID, in.Open)
 }
 
 // WakeTargetRetries wakes (or starts) the retry loops of targets.

@@ -26,9 +26,10 @@ type DueDelivery struct {
 
 // TargetRetries is where a target's waiting deliveries stand.
 type TargetRetries struct {
-	Exists  bool // the webhook or integration exists
-	Enabled bool
-	Due     []DueDelivery // the earliest due, at most the limit asked for
+	Exists      bool // the webhook or integration exists
+	Enabled     bool
+	CircuitOpen bool          // as SetCircuit last recorded it
+	Due         []DueDelivery // the earliest due, at most the limit asked for
 	// Waiting counts the deliveries waiting for the loop, due or not.
 	Waiting int
 	// NextAt is the earliest due time of a waiting delivery not in Due
@@ -39,12 +40,13 @@ type TargetRetries struct {
 // targetRetriesSQL reads a target's waiting deliveries in one statement.
 // $1 is the target's id, $2 the limit.
 func targetRetriesSQL(table, column string) string {
-	return `WITH t AS (SELECT enabled FROM ` + table + ` WHERE id = $1),
+	return `WITH t AS (SELECT enabled, circuit_open FROM ` + table + ` WHERE id = $1),
 	w AS (SELECT id, attempts, retry_base, next_attempt_at FROM deliveries
 	       WHERE ` + column + ` = $1 AND state IN ('pending', 'retrying') AND NOT own_run AND NOT test
 	         AND next_attempt_at IS NOT NULL),
 	due AS (SELECT * FROM w WHERE next_attempt_at <= clock_timestamp() ORDER BY next_attempt_at, id LIMIT $2)
 	SELECT EXISTS (SELECT FROM t), coalesce((SELECT enabled FROM t), false),
+	       coalesce((SELECT circuit_open FROM t), false),
 	       array(SELECT id FROM due ORDER BY next_attempt_at, id),
 	       array(SELECT attempts FROM due ORDER BY next_attempt_at, id),
 	       array(SELECT retry_base FROM due ORDER BY next_attempt_at, id),
@@ -64,7 +66,7 @@ func (s *Store) DueRetries(ctx context.Context, webhookID, integrationID *uuid.U
 	var ids []uuid.UUID
 	var attempts, bases []int32
 	err = s.Pool.QueryRow(ctx, targetRetriesSQL(table, column), id, max(limit, 1)).Scan(
-		&r.Exists, &r.Enabled, &ids, &attempts, &bases, &r.Waiting, &r.NextAt)
+		&r.Exists, &r.Enabled, &r.CircuitOpen, &ids, &attempts, &bases, &r.Waiting, &r.NextAt)
 	if err != nil {
 		return TargetRetries{}, fmt.Errorf("due retries of %s: %w", id, err)
 	}
@@ -134,4 +136,19 @@ func (s *Store) PrepareRedelivery(ctx context.Context, id uuid.UUID) (Redelivery
 		return Redelivery{}, fmt.Errorf("redeliver %s: %w", id, err)
 	}
 	return r, nil
+}
+
+// SetCircuit records whether the circuit of a target's retry loop is open
+// (its webhook's or integration's circuit_open), for batch runs to leave
+// new deliveries to the loop while it is.
+func (s *Store) SetCircuit(ctx context.Context, webhookID, integrationID *uuid.UUID, open bool) error {
+	table, _, id, err := deliveryTarget(webhookID, integrationID)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Pool.Exec(ctx, `UPDATE `+table+` SET circuit_open = $2 WHERE id = $1 AND circuit_open <> $2`,
+		id, open); err != nil {
+		return fmt.Errorf("set the circuit of %s: %w", id, err)
+	}
+	return nil
 }

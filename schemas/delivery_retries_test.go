@@ -51,10 +51,29 @@ func TestPlanLoopDeliveries(t *testing.T) {
 	require.Equal(t, 1, r.Waiting)
 	require.WithinDuration(t, at, *r.NextAt, time.Millisecond)
 
+	require.False(t, plan[0].Held)
+
+	// While the webhook's circuit is open, its new deliveries are its
+	// loop's at once, and held from the batch's first attempts.
+	require.NoError(t, store.SetCircuit(ctx, &hook, nil, true))
+	evOpen := dwPublish(t, store, schemas.EventSessionCreated, schemas.SessionEventData{SessionID: "s3", User: "alice"})
+	plan, err = store.PlanLoopDeliveries(ctx, 10*time.Minute, evOpen)
+	require.NoError(t, err)
+	require.Len(t, plan, 1)
+	require.True(t, plan[0].Held)
+	r, err = store.DueRetries(ctx, &hook, nil, 10)
+	require.NoError(t, err)
+	require.True(t, r.CircuitOpen)
+	require.Len(t, r.Due, 1, "due now")
+	require.Equal(t, plan[0].ID, r.Due[0].ID)
+	require.NoError(t, store.SetCircuit(ctx, &hook, nil, false))
+
 	// The per-event planning keeps runs of their own.
 	ev2 := dwPublish(t, store, schemas.EventSessionCreated, schemas.SessionEventData{SessionID: "s2", User: "alice"})
+	require.NoError(t, store.SetCircuit(ctx, &hook, nil, true))
 	plan, err = store.PlanDeliveries(ctx, ev2)
 	require.NoError(t, err)
+	require.False(t, plan[0].Held, "runs of their own make every first attempt")
 	require.NoError(t, pool.QueryRow(ctx, `SELECT own_run, next_attempt_at IS NULL FROM deliveries WHERE id = $1`,
 		plan[0].ID).Scan(&ownRun, new(bool)))
 	require.True(t, ownRun)

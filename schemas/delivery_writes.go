@@ -97,6 +97,9 @@ type PlannedDelivery struct {
 	IntegrationID *uuid.UUID
 	State         string
 	Attempts      int
+	// Held: its target's circuit is open, so its first attempt is left to
+	// the target's retry loop (PlanLoopDeliveries only).
+	Held bool
 }
 
 // uuidv7SQL generates a UUIDv7 in PostgreSQL 13+ (uuidv7() is 18+): the
@@ -116,28 +119,35 @@ WITH ev AS (
 	SELECT id, type FROM events WHERE id = ANY($1::uuid[])
 ), wh AS (
 	INSERT INTO deliveries (id, event_id, event_type, webhook_id, own_run, next_attempt_at)
-	SELECT ` + uuidv7SQL + `, ev.id, ev.type, w.id, $2, ` + planLeaseSQL + `
+	SELECT ` + uuidv7SQL + `, ev.id, ev.type, w.id, $2, ` + planLeaseSQL("w") + `
 	  FROM ev JOIN webhooks w ON w.enabled AND w.events @> ARRAY[ev.type]
 	    ON CONFLICT (webhook_id, event_id) WHERE webhook_id IS NOT NULL AND NOT test DO NOTHING
 	RETURNING id, event_id, event_type, webhook_id, integration_id, state, attempts
 ), ig AS (
 	INSERT INTO deliveries (id, event_id, event_type, integration_id, own_run, next_attempt_at)
-	SELECT ` + uuidv7SQL + `, ev.id, ev.type, i.id, $2, ` + planLeaseSQL + `
+	SELECT ` + uuidv7SQL + `, ev.id, ev.type, i.id, $2, ` + planLeaseSQL("i") + `
 	  FROM ev JOIN integrations i ON i.enabled AND i.events @> ARRAY[ev.type]
 	    ON CONFLICT (integration_id, event_id) WHERE integration_id IS NOT NULL AND NOT test DO NOTHING
 	RETURNING id, event_id, event_type, webhook_id, integration_id, state, attempts
 )
-SELECT * FROM wh
-UNION ALL SELECT * FROM ig
-UNION ALL SELECT id, event_id, event_type, webhook_id, integration_id, state, attempts
-	FROM deliveries WHERE event_id = ANY($1::uuid[]) AND NOT test AND state IN ('pending', 'retrying')
+SELECT u.*, NOT $2 AND coalesce(w.circuit_open, i.circuit_open, false) FROM (
+	SELECT * FROM wh
+	UNION ALL SELECT * FROM ig
+	UNION ALL SELECT id, event_id, event_type, webhook_id, integration_id, state, attempts
+		FROM deliveries WHERE event_id = ANY($1::uuid[]) AND NOT test AND state IN ('pending', 'retrying')
+) u LEFT JOIN webhooks w ON w.id = u.webhook_id LEFT JOIN integrations i ON i.id = u.integration_id
 ORDER BY 1`
 
-// planLeaseSQL is a new delivery's next_attempt_at: none for one whose
-// retries run in its own delivery/<id> run; for one its target's retry loop
-// takes over, the end of the lease of the run making its first attempt
-// (that run records the attempt long before; if it died, the loop makes it).
-const planLeaseSQL = `CASE WHEN $2 THEN NULL ELSE clock_timestamp() + $3::interval END`
+// planLeaseSQL is a new delivery's next_attempt_at (target is the alias of
+// its webhook or integration): none for one whose retries run in its own
+// delivery/<id> run; now for one whose target's circuit is open (the loop
+// makes its first attempt); otherwise the end of the lease of the run
+// making its first attempt (that run records the attempt long before; if
+// it died, the loop makes it).
+func planLeaseSQL(target string) string {
+	return `CASE WHEN $2 THEN NULL WHEN ` + target + `.circuit_open THEN clock_timestamp()
+		ELSE clock_timestamp() + $3::interval END`
+}
 
 // PlanDeliveries creates the deliveries of events, one per enabled webhook
 // and integration subscribed to each one's type, and answers those not yet
@@ -164,7 +174,7 @@ func (s *Store) planDeliveries(ctx context.Context, ownRun bool, lease time.Dura
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PlannedDelivery, error) {
 		var p PlannedDelivery
-		err := r.Scan(&p.ID, &p.EventID, &p.EventType, &p.WebhookID, &p.IntegrationID, &p.State, &p.Attempts)
+		err := r.Scan(&p.ID, &p.EventID, &p.EventType, &p.WebhookID, &p.IntegrationID, &p.State, &p.Attempts, &p.Held)
 		return p, err
 	})
 	if err != nil {

@@ -19,7 +19,10 @@ import (
 // then makes one attempt (a probe) per probe interval, 30 s doubling to
 // 10 min, and the first success closes it. A dead endpoint so costs one
 // run, one timer and one request per interval, however many deliveries wait
-// for it; other targets and the session queue never see it.
+// for it; other targets and the session queue never see it. The loop
+// records its circuit on the target's row (circuit_open): while it is open,
+// batch runs make no first attempt to the target and leave its new
+// deliveries to the loop.
 //
 // The loop ends when nothing waits for it; a batch run that leaves a
 // delivery to it, and a redelivery, wake it with SignalWakeRetries
@@ -89,6 +92,15 @@ func TargetRetries(ctx workflow.Context, in TargetRetriesInput) error {
 			return err
 		}
 		st.Waiting = due.Waiting
+		// Batch runs read the circuit from the target's row: keep it true
+		// (a loop that ends leaves it closed).
+		if open := st.Circuit.Open && due.Waiting > 0; !due.Gone && open != due.CircuitOpen {
+			err := workflow.ExecuteLocalActivity(lctx, deliveryActs.SetCircuit,
+				activities.SetCircuitInput{Target: in.Target, Open: open}).Get(ctx, nil)
+			if err != nil {
+				return err
+			}
+		}
 		if due.Gone || due.Waiting == 0 {
 			if wake.ReceiveAsync(nil) {
 				continue // a delivery was left to it meanwhile

@@ -29,6 +29,8 @@ type fakeTarget struct {
 	healthy  bool
 	sent     []time.Time // every request, when
 	gone     bool
+	circuit  bool // as the loop recorded it on the target's row
+	circuits int  // how many times it did
 }
 
 func newFakeTarget(t *testing.T, n int, at time.Duration) (*testsuite.TestWorkflowEnvironment, *fakeTarget) {
@@ -39,6 +41,14 @@ func newFakeTarget(t *testing.T, n int, at time.Duration) (*testsuite.TestWorkfl
 	}
 	env.OnActivity(deliveryActs.DueRetries, mock.Anything, mock.Anything).Return(f.dueRetries)
 	env.OnActivity(deliveryActs.AttemptDeliveries, mock.Anything, mock.Anything).Return(f.attempt).Maybe()
+	env.OnActivity(deliveryActs.SetCircuit, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SetCircuitInput) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.circuit = in.Open
+			f.circuits++
+			return nil
+		}).Maybe()
 	t.Cleanup(func() { env.AssertExpectations(t) })
 	return env, f
 }
@@ -60,7 +70,7 @@ func (f *fakeTarget) dueRetries(_ context.Context, in activities.DueRetriesInput
 		}
 		return compareStrings(a, b)
 	})
-	res := activities.DueRetriesResult{Waiting: len(ids)}
+	res := activities.DueRetriesResult{Waiting: len(ids), CircuitOpen: f.circuit}
 	for _, id := range ids {
 		switch {
 		case !f.due[id].After(now) && len(res.Attempts) < in.Limit:
@@ -125,9 +135,11 @@ func TestTargetRetriesCircuitBreaker(t *testing.T) {
 	env, f := newFakeTarget(t, 1000, 0)
 	var atOneHour int
 	var open RetryLoopState
+	var recorded bool
 	env.RegisterDelayedCallback(func() {
 		atOneHour = f.requests()
 		open = f.loopState(t)
+		recorded = f.circuit
 		f.mu.Lock()
 		f.healthy = true
 		f.mu.Unlock()
@@ -140,7 +152,10 @@ func TestTargetRetriesCircuitBreaker(t *testing.T) {
 	// first round and 9 probes.
 	require.Equal(t, retryBatch+9, atOneHour, "requests in the dead hour")
 	require.True(t, open.Circuit.Open)
+	require.True(t, recorded, "the open circuit was recorded for batch runs")
 	require.Equal(t, 1000, open.Waiting)
+	require.False(t, f.circuit, "and its closing")
+	require.Equal(t, 2, f.circuits, "once each")
 	require.Empty(t, f.due, "every delivery went out once the target answered")
 	require.Equal(t, atOneHour+1000, f.requests(), "each delivery once more, the probe among them")
 	// Once closed, nothing waits: the last delivery goes out within the

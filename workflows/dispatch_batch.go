@@ -109,10 +109,24 @@ func dispatchBatchDeliveries(ctx workflow.Context, batchID string, held []string
 	if err != nil || len(plan.Deliveries) == 0 {
 		return err
 	}
-	retries, notices, ends := firstAttempts(ctx, "batch "+batchID, plan, firstAttemptsInFlight)
 	if !loops {
+		retries, notices, ends := firstAttempts(ctx, "batch "+batchID, plan, firstAttemptsInFlight)
 		return startRetries(ctx, retries, notices, ends)
 	}
+	// Deliveries to a target whose circuit is open are its loop's from the
+	// first attempt: no request here to an endpoint known to be down.
+	var toLoop []DeliverInput
+	attempt := plan
+	attempt.Deliveries = nil
+	for _, p := range plan.Deliveries {
+		if p.Held {
+			toLoop = append(toLoop, deliverInput(p, p.Attempts+1, 1, 0))
+		} else {
+			attempt.Deliveries = append(attempt.Deliveries, p)
+		}
+	}
+	retries, notices, ends := firstAttempts(ctx, "batch "+batchID, attempt, firstAttemptsInFlight)
+	retries = append(retries, toLoop...)
 	sendNotices(ctx, notices)
 	for _, e := range ends {
 		if err := endRuns(ctx, e.by, e.ids); err != nil {

@@ -131,6 +131,38 @@ func TestDispatchEventsHandlesHeldEvents(t *testing.T) {
 		{EventID: held[0]}, {EventID: held[1]}}}, *finish)
 }
 
+// Deliveries to a target whose circuit is open get no first attempt from
+// the batch: they are woken in their target's loop; the others go out.
+func TestDispatchEventsLeavesOpenCircuitsToTheirLoops(t *testing.T) {
+	env := batchEnv(t)
+	in := batchInput(1)
+	holds(t, env, in, []string{batchEvent(0)})
+	plan := activities.PlanDeliveriesResult{Parallelism: 8, Deliveries: []activities.PlannedDelivery{
+		{DeliveryID: deliveryID(1), EventID: batchEvent(0), WebhookID: dHook, Held: true},
+		{DeliveryID: deliveryID(2), EventID: batchEvent(0), IntegrationID: dChat},
+	}}
+	env.OnActivity(deliveryActs.PlanEventDeliveries, mock.Anything, mock.Anything).Return(plan, nil).Once()
+	var attempted []string
+	env.OnActivity(deliveryActs.AttemptDeliveries, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.AttemptsInput) ([]activities.AttemptResult, error) {
+			out := make([]activities.AttemptResult, len(in.Attempts))
+			for i, a := range in.Attempts {
+				attempted = append(attempted, a.DeliveryID)
+				out[i] = activities.AttemptResult{DeliveryID: a.DeliveryID, Attempt: 1, Outcome: activities.OutcomeSucceeded}
+			}
+			return out, nil
+		}).Once()
+	var woken []activities.RetryTarget
+	env.OnActivity(deliveryActs.WakeTargetRetries, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, targets []activities.RetryTarget) error { woken = targets; return nil }).Once()
+	finishes(env)
+
+	env.ExecuteWorkflow(DispatchEvents, in)
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, []string{deliveryID(2)}, attempted, "only the target with a closed circuit")
+	require.Equal(t, []activities.RetryTarget{{WebhookID: dHook}}, woken)
+}
+
 func TestDispatchEventsPlanFailure(t *testing.T) {
 	env := batchEnv(t)
 	in := batchInput(2)
