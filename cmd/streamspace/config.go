@@ -91,6 +91,9 @@ type WorkerConfig struct {
 	Common
 	MetricsAddr string // "" = no metrics listener
 	Relay       worker.RelayConfig
+	// Pollers is how many workflow-task and how many activity-task pollers
+	// each of the two task queues' workers runs (TEMPORAL_WORKER_POLLERS).
+	Pollers int
 }
 
 // MigrateConfig configures `streamspace migrate`.
@@ -107,6 +110,7 @@ type DevConfig struct {
 	HTTP        server.Config
 	Auth        AuthConfig
 	Relay       worker.RelayConfig
+	Pollers     int
 	DataDir     string
 	CacheDir    string // "" = the default cache (~/.cache/streamspace)
 	TemporalCLI string // "" = the pinned CLI, built into the cache
@@ -242,6 +246,11 @@ func readAuth(e *envReader) AuthConfig {
 	return cfg
 }
 
+// readPollers reads TEMPORAL_WORKER_POLLERS (worker.DefaultPollers).
+func readPollers(e *envReader) int {
+	return e.integer("TEMPORAL_WORKER_POLLERS", worker.DefaultPollers, 1, 64)
+}
+
 func readRelay(e *envReader) worker.RelayConfig {
 	return worker.RelayConfig{
 		BatchSize:     e.integer("RELAY_BATCH_SIZE", 100, 1, 10000),
@@ -293,6 +302,7 @@ func readWorkerConfig(lookup func(string) (string, bool)) (WorkerConfig, error) 
 		Common:      readCommon(e),
 		MetricsAddr: e.hostPort("WORKER_METRICS_ADDR", ""),
 		Relay:       readRelay(e),
+		Pollers:     readPollers(e),
 	}
 	required(e, "DATABASE_URL", cfg.DatabaseURL, databaseHint)
 	return cfg, e.err()
@@ -315,6 +325,7 @@ func readDevConfig(lookup func(string) (string, bool)) (DevConfig, error) {
 		HTTP:        readHTTP(e),
 		Auth:        readAuth(e),
 		Relay:       readRelay(e),
+		Pollers:     readPollers(e),
 		CacheDir:    e.str("STREAMSPACE_CACHE_DIR", ""),
 		TemporalCLI: e.str("TEMPORAL_CLI", ""),
 		UIPort:      e.integer("TEMPORAL_UI_PORT", 8233, 1, 65535),
@@ -392,4 +403,6 @@ func readNodeLabels(e *envReader, name string) map[string]string {
 func (c DevConfig) server() ServerConfig {
 	return ServerConfig{Common: c.Common, HTTP: c.HTTP, Auth: c.Auth}
 }
-func (c DevConfig) worker() WorkerConfig { return WorkerConfig{Common: c.Common, Relay: c.Relay} }
+func (c DevConfig) worker() WorkerConfig {
+	return WorkerConfig{Common: c.Common, Relay: c.Relay, Pollers: c.Pollers}
+}

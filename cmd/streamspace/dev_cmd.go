@@ -239,12 +239,12 @@ StreamSpace Enterprise dev stack is up (Ctrl-C stops it; state kept in %s)
   API              %s        (readiness: %s/readyz)
   API docs         %s/api/docs
   Metrics          %s/metrics
-  Temporal Web UI  %s        (namespace %q; DispatchEvent runs are tagged StreamSpaceEventType)
+  Temporal Web UI  %s        (namespace %q; DispatchEvents runs are tagged StreamSpaceEventTypes)
   Temporal gRPC    %s
   PostgreSQL       DATABASE_URL=%s
 %s
 
-Publish an event and watch its DispatchEvent run in the Web UI:
+Publish an event and watch its DispatchEvents run in the Web UI:
   DATABASE_URL='...as above...' bin/streamspace publish node.unhealthy '{"node_name":"worker-1","reason":"NotReady"}'
 
 Sign in (the first run printed the admin's one-time password above):

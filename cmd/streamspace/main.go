@@ -21,6 +21,8 @@ commands:
   dev                    run the whole local stack: PostgreSQL, Temporal + Web UI,
                          migrations, worker and server (Ctrl-C stops it all)
   publish TYPE JSON      publish a catalogued event into the outbox (DATABASE_URL)
+  load-webhooks          measure webhook deliveries on a running stack (API, ADMIN,
+                         DATABASE_URL; LOAD_RATE, LOAD_SECONDS, LOAD_WEBHOOKS)
   testenv -- CMD ARGS    run CMD with a private PostgreSQL and Temporal dev server
                          (DATABASE_URL and TEMPORAL_ADDRESS set); used by make test
   version                print the version
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		err = cmdDev(ctx, lookup, stdout, stderr)
 	case "publish":
 		err = cmdPublish(ctx, args[1:], lookup, stdout)
+	case "load-webhooks":
+		err = cmdLoadWebhooks(ctx, lookup, stdout)
 	case "testenv":
 		return cmdTestenv(ctx, args[1:], lookup, stdout, stderr)
 	case "version":

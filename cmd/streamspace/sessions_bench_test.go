@@ -93,10 +93,14 @@ func BenchmarkSessionStart200(b *testing.B) {
 	require.Equal(b, http.StatusCreated, status, body)
 
 	sessionsAPI := kube.Dynamic.Resource(kubeapi.SessionGVR).Namespace(ns)
+	tc := testenv.TemporalClient(b, testenv.TemporalAddress(b))
 	for b.Loop() {
 		posted := map[string]time.Time{}
 		running := map[string]time.Time{}
+		created := map[string]time.Time{}
+		answered := map[string]time.Time{}
 		var mu sync.Mutex
+		pods := watchPods(b, kube, ns)
 		w, err := sessionsAPI.Watch(b.Context(), metav1.ListOptions{})
 		require.NoError(b, err)
 		watchDone := make(chan struct{})
@@ -109,6 +113,9 @@ func BenchmarkSessionStart200(b *testing.B) {
 				}
 				phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
 				mu.Lock()
+				if _, seen := created[u.GetName()]; !seen {
+					created[u.GetName()] = time.Now()
+				}
 				if _, seen := running[u.GetName()]; phase == kubeapi.PhaseRunning && !seen {
 					running[u.GetName()] = time.Now()
 				}
@@ -140,7 +147,7 @@ func BenchmarkSessionStart200(b *testing.B) {
 					var s struct{ ID string }
 					_ = json.Unmarshal([]byte(body), &s)
 					mu.Lock()
-					posted[s.ID] = t0
+					posted[s.ID], answered[s.ID] = t0, time.Now()
 					mu.Unlock()
 					ids <- s.ID
 				}
@@ -163,6 +170,15 @@ func BenchmarkSessionStart200(b *testing.B) {
 		}
 		mu.Unlock()
 		slices.Sort(lat)
+		pods.stop()
+		mu.Lock()
+		reportStages(b, posted, answered, created, pods, running)
+		var all200 []string
+		for id := range posted {
+			all200 = append(all200, id)
+		}
+		mu.Unlock()
+		reportFirstStep(b, tc, all200)
 		b.ReportMetric(all.Seconds(), "s-all-running")
 		b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "ms-p50")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "ms-p99")
