@@ -69,9 +69,12 @@ func cmdLoadWebhooks(ctx context.Context, lookup func(string) (string, bool), st
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	began, n := time.Now(), 0
-	for total := rate * secs; n < total; {
+	for t, total := 1, rate*secs; n < total; t++ {
 		<-tick.C
-		batch := min(max(rate/10, 1), total-n)
+		batch := min(rate*t/10-n, total-n) // rate per second, in tenths
+		if batch <= 0 {
+			continue
+		}
 		err := store.InTx(ctx, func(tx pgx.Tx) error {
 			for k := range batch {
 				data := schemas.SessionEventData{SessionID: "load-" + strconv.Itoa(n+k), User: "load", State: "pending"}
