@@ -91,7 +91,7 @@ func (s *hubStack) runWorker() (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		_ = worker.Run(ctx, s.temporal, s.taskQueue, worker.Deps{Store: s.store, Deliveries: hubDeliveries(s.store, s.box)},
-			worker.PollerOptions(worker.DefaultPollers), slog.New(slog.DiscardHandler))
+			worker.PollerOptions(worker.DefaultPollers, worker.DefaultEventsPollers), slog.New(slog.DiscardHandler))
 		close(done)
 	}()
 	return func() { cancel(); <-done }

@@ -91,9 +91,9 @@ type WorkerConfig struct {
 	Common
 	MetricsAddr string // "" = no metrics listener
 	Relay       worker.RelayConfig
-	// Pollers is how many workflow-task and how many activity-task pollers
-	// each of the two task queues' workers runs (TEMPORAL_WORKER_POLLERS).
-	Pollers int
+	// Pollers are the workflow-task and activity-task pollers of the two
+	// task queues' workers.
+	Pollers Pollers
 }
 
 // MigrateConfig configures `streamspace migrate`.
@@ -110,7 +110,7 @@ type DevConfig struct {
 	HTTP        server.Config
 	Auth        AuthConfig
 	Relay       worker.RelayConfig
-	Pollers     int
+	Pollers     Pollers
 	DataDir     string
 	CacheDir    string // "" = the default cache (~/.cache/streamspace)
 	TemporalCLI string // "" = the pinned CLI, built into the cache
@@ -246,10 +246,16 @@ func readAuth(e *envReader) AuthConfig {
 	return cfg
 }
 
-// readPollers reads TEMPORAL_WORKER_POLLERS (worker.DefaultPollers).
-func readPollers(e *envReader) int {
-	return e.integer("TEMPORAL_WORKER_POLLERS", worker.DefaultPollers, 1, 64)
+// readPollers reads TEMPORAL_WORKER_POLLERS and TEMPORAL_EVENTS_POLLERS
+// (worker.DefaultPollers, worker.DefaultEventsPollers).
+func readPollers(e *envReader) Pollers {
+	return Pollers{Main: e.integer("TEMPORAL_WORKER_POLLERS", worker.DefaultPollers, 1, 256),
+		Events: e.integer("TEMPORAL_EVENTS_POLLERS", worker.DefaultEventsPollers, 1, 256)}
 }
+
+// Pollers are the worker's pollers per kind: the most on the main queue
+// (scaled by the SDK), and the fixed number on the events queue.
+type Pollers struct{ Main, Events int }
 
 func readRelay(e *envReader) worker.RelayConfig {
 	return worker.RelayConfig{

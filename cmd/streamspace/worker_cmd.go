@@ -51,7 +51,7 @@ func runWorker(ctx context.Context, cfg WorkerConfig, rt *runtime) error {
 	wg.Go(func() {
 		deps := worker.Deps{Store: &schemas.Store{Pool: rt.Pool}, Kube: rt.Kube, Quota: cfg.Sessions.Quota,
 			Deliveries: deliveries}
-		if err := worker.Run(ctx, rt.Temporal, cfg.Temporal.TaskQueue, deps, worker.PollerOptions(cfg.Pollers),
+		if err := worker.Run(ctx, rt.Temporal, cfg.Temporal.TaskQueue, deps, worker.PollerOptions(cfg.Pollers.Main, cfg.Pollers.Events),
 			rt.Logger); err != nil {
 			cancel(err)
 		}
