@@ -555,12 +555,9 @@ type DisabledTarget struct {
 // (already disabled, gone, or not failing for long enough).
 func (s *Store) DisableDeliveryTarget(ctx context.Context, webhookID, integrationID *uuid.UUID, reason string,
 	failingFor time.Duration) (DisabledTarget, bool, error) {
-	table, column, id := "webhooks", "webhook_id", webhookID
-	if webhookID == nil {
-		table, column, id = "integrations", "integration_id", integrationID
-	}
-	if id == nil {
-		return DisabledTarget{}, false, errors.New("disable delivery target: no target")
+	table, column, id, err := deliveryTarget(webhookID, integrationID)
+	if err != nil {
+		return DisabledTarget{}, false, fmt.Errorf("disable delivery target: %w", err)
 	}
 	// The reason is a parameter, never a format string: it quotes receivers.
 	q := `WITH t AS (
@@ -576,14 +573,14 @@ func (s *Store) DisableDeliveryTarget(ctx context.Context, webhookID, integratio
 		  FROM t WHERE d.` + column + ` = t.id AND d.state IN ('pending', 'retrying') AND NOT d.test
 		RETURNING d.id, d.own_run)
 	SELECT name, disabled_reason, failing_since, ` + cancelledSQL + ` FROM t`
-	args := []any{*id, reason, failingFor, table[:len(table)-1] + " disabled"}
+	args := []any{id, reason, failingFor, table[:len(table)-1] + " disabled"}
 	t := DisabledTarget{WebhookID: webhookID, IntegrationID: integrationID}
-	err := s.Pool.QueryRow(ctx, q, args...).Scan(&t.Name, &t.Reason, &t.FailingSince, &t.Cancelled.Count, &t.Cancelled.Runs)
+	err = s.Pool.QueryRow(ctx, q, args...).Scan(&t.Name, &t.Reason, &t.FailingSince, &t.Cancelled.Count, &t.Cancelled.Runs)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return DisabledTarget{}, false, nil
 	}
 	if err != nil {
-		return DisabledTarget{}, false, fmt.Errorf("disable %s %s: %w", table[:len(table)-1], *id, err)
+		return DisabledTarget{}, false, fmt.Errorf("disable %s %s: %w", table[:len(table)-1], id, err)
 	}
 	return t, true, nil
 }

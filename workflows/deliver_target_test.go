@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -68,7 +69,7 @@ func (f *fakeTarget) dueRetries(_ context.Context, in activities.DueRetriesInput
 		if c := f.due[a].Compare(f.due[b]); c != 0 {
 			return c
 		}
-		return compareStrings(a, b)
+		return cmp.Compare(a, b)
 	})
 	res := activities.DueRetriesResult{Waiting: len(ids), CircuitOpen: f.circuit}
 	for _, id := range ids {
@@ -82,16 +83,6 @@ func (f *fakeTarget) dueRetries(_ context.Context, in activities.DueRetriesInput
 		}
 	}
 	return res, nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (f *fakeTarget) attempt(_ context.Context, in activities.AttemptsInput) ([]activities.AttemptResult, error) {
