@@ -370,7 +370,8 @@ func (s *Server) writeAudit(r *http.Request, rec *auditRecord, start time.Time, 
 		}
 		backoff = min(2*backoff, auditMaxBackoff)
 	}
-	m.failures.Inc()
+	// The entry is logged before it is counted: whoever sees the count can
+	// find the line.
 	s.deps.Logger.LogAttrs(context.WithoutCancel(r.Context()), slog.LevelError, "audit write failed",
 		slog.String("request_id", e.RequestID),
 		slog.Any("err", err),
@@ -388,6 +389,7 @@ func (s *Server) writeAudit(r *http.Request, rec *auditRecord, start time.Time, 
 			slog.Int("status", e.Status),
 			slog.String("details", string(e.Details)),
 		))
+	m.failures.Inc()
 }
 
 // auditPermanent reports errors a retry cannot fix: the database rejected
