@@ -68,12 +68,14 @@ type Options struct {
 // Pollers of the two task queues' workers, as `make bench-sessions` and
 // `make bench-webhooks` chose them on the 2-core development machine.
 //
-// DefaultPollers is the most workflow-task and activity-task pollers of the
-// main queue (TEMPORAL_WORKER_POLLERS), where sessions start: the SDK
-// scales each kind between 1 and it with the backlog the server reports.
-// 200 sessions started at once waited for their first workflow task p50
-// 11 s with the SDK's fixed 2 pollers, 5-7 s with 8, under 1 s scaling to
-// 32 (all 200 Running in 11 s instead of 21-30 s).
+// DefaultPollers is the fixed number of workflow-task and activity-task
+// pollers of the main queue (TEMPORAL_WORKER_POLLERS), where sessions
+// start. 200 sessions started at once waited for their first workflow task
+// p50 11 s with the SDK's 2 pollers, 5-7 s with 8, about 1 s with 32. The
+// SDK's poller autoscaling looked as fast at p50 but, against the Temporal
+// dev server, lost workflow tasks handed to polls it was cancelling while
+// scaling down: each such session waited the 10 s workflow-task timeout (p99
+// 10-11 s; fixed 32: p99 4.6-5.1 s).
 //
 // DefaultEventsPollers is the fixed number of each kind on the events
 // queue (TEMPORAL_EVENTS_POLLERS): 8 delivered the burst of 2,000 events
@@ -83,17 +85,12 @@ const (
 	DefaultEventsPollers = 8
 )
 
-// PollerOptions are Options with the main queue's pollers of each kind
-// scaling between 1 and main and the events queue's fixed at events (0 =
-// the SDK's fixed 2).
+// PollerOptions are Options with main pollers of each kind on the main
+// queue and events on the events queue (0 = the SDK's fixed 2).
 func PollerOptions(main, events int) Options {
 	var o Options
 	if main > 0 {
-		scale := func() worker.PollerBehavior {
-			return worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{
-				InitialNumberOfPollers: min(8, main), MinimumNumberOfPollers: 1, MaximumNumberOfPollers: main})
-		}
-		o.Main = worker.Options{WorkflowTaskPollerBehavior: scale(), ActivityTaskPollerBehavior: scale()}
+		o.Main = worker.Options{MaxConcurrentWorkflowTaskPollers: main, MaxConcurrentActivityTaskPollers: main}
 	}
 	if events > 0 {
 		o.Events = worker.Options{MaxConcurrentWorkflowTaskPollers: events, MaxConcurrentActivityTaskPollers: events}

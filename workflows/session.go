@@ -296,9 +296,38 @@ func (r *sessionRun) record(ctx workflow.Context, in activities.RecordInput) err
 	if err := workflow.ExecuteActivity(dbCtx(ctx), sessionActs.RecordSession, in).Get(ctx, &rec); err != nil {
 		return err
 	}
+	r.applyRecord(rec)
+	return nil
+}
+
+// recordLocal is record as a local activity (same retries as dbCtx).
+func (r *sessionRun) recordLocal(ctx workflow.Context, in activities.RecordInput) error {
+	in.SessionID = r.in.SessionID
+	var rec activities.SessionRecord
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: time.Hour,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+	})
+	if err := workflow.ExecuteLocalActivity(lctx, sessionActs.RecordSession, in).Get(ctx, &rec); err != nil {
+		return err
+	}
+	r.applyRecord(rec)
+	return nil
+}
+
+func (r *sessionRun) applyRecord(rec activities.SessionRecord) {
 	r.st.State, r.st.Phase, r.st.NodeName, r.st.Message = rec.State, rec.Phase, rec.NodeName, rec.Message
 	r.setDeadlines()
-	return nil
+}
+
+// localKubeCtx is kubeCtx for a local activity.
+func localKubeCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 10 * time.Minute,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
+	})
 }
 
 // kubeCtx: Kubernetes calls retry for ten minutes, then the run fails loudly.

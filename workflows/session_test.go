@@ -25,6 +25,7 @@ type sessionWorld struct {
 	start   time.Time
 	records []recorded
 	row     activities.SessionRecord
+	created int
 	deleted int
 	states  []string
 	touches int
@@ -49,7 +50,8 @@ func newSessionWorld(t *testing.T, awaitTakes ...time.Duration) *sessionWorld {
 	w.observe = func(in activities.AwaitPhaseInput) activities.Observed {
 		return activities.Observed{Phase: in.Phases[0], NodeName: "kwok-node-1", Reached: true}
 	}
-	env.OnActivity(sessionActs.CreateSessionResource, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(sessionActs.CreateSessionResource, mock.Anything, mock.Anything).Return(
+		func(context.Context, string) error { w.created++; return nil })
 	await := env.OnActivity(sessionActs.AwaitSessionPhase, mock.Anything, mock.Anything)
 	if len(awaitTakes) > 0 {
 		await = await.After(awaitTakes[0])
@@ -154,6 +156,7 @@ func TestSessionStartsAndTerminates(t *testing.T) {
 	require.Equal(t, kubeapi.PhaseRunning, running.Phase)
 	require.Equal(t, "kwok-node-1", *running.NodeName)
 	require.Equal(t, "deleted by alice", w.last(schemas.EventSessionDeleted).Reason)
+	require.Equal(t, 1, w.created, "the Session is created once")
 	require.Equal(t, 1, w.deleted)
 }
 

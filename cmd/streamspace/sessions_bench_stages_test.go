@@ -102,10 +102,14 @@ func reportStages(b *testing.B, posted, answered, created map[string]time.Time, 
 // reportFirstStep reads each session's workflow history and logs where the
 // first step's time went: the workflow task waiting in its queue (start to
 // first task started), the activity that creates the Session waiting in
-// its queue (scheduled to started), and running (started to completed).
+// its queue (scheduled to started), and running (started to completed),
+// and the history of the slowest to get there.
 func reportFirstStep(b *testing.B, tc client.Client, ids []string) {
 	var queued, actQueued, actRun []time.Duration
+	var slowest time.Duration
+	var slowestTrace string
 	for _, id := range ids {
+		var trace []string
 		iter := tc.GetWorkflowHistory(b.Context(), workflows.SessionWorkflowID(id), "", false,
 			enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		var startedAt, actScheduled time.Time
@@ -114,6 +118,10 @@ func reportFirstStep(b *testing.B, tc client.Client, ids []string) {
 			ev, err := iter.Next()
 			require.NoError(b, err)
 			at := ev.GetEventTime().AsTime()
+			if !startedAt.IsZero() {
+				trace = append(trace, fmt.Sprintf("%s +%v", strings.TrimPrefix(ev.GetEventType().String(), "EVENT_TYPE_"),
+					at.Sub(startedAt).Round(time.Millisecond)))
+			}
 			switch ev.GetEventType() {
 			case enums.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
 				startedAt = at
@@ -135,6 +143,9 @@ func reportFirstStep(b *testing.B, tc client.Client, ids []string) {
 				}
 			}
 			if gotAct {
+				if d := at.Sub(startedAt); d > slowest {
+					slowest, slowestTrace = d, strings.Join(trace, ", ")
+				}
 				break
 			}
 		}
@@ -148,4 +159,5 @@ func reportFirstStep(b *testing.B, tc client.Client, ids []string) {
 	}
 	b.Logf("first step: workflow task queued %s; CreateSessionResource queued %s, scheduled to completed %s",
 		pct(queued), pct(actQueued), pct(actRun))
+	b.Logf("slowest first step (%v): %s", slowest.Round(time.Millisecond), slowestTrace)
 }
