@@ -140,6 +140,7 @@ func runDeliveryLoad(b *testing.B, rate, events, webhooks int) {
 	stop := s.runWorker()
 	defer stop()
 
+	stmts := countStatements(s.ctx, s.pool)
 	cpu0 := takeCPU(b)
 	start := time.Now()
 	var committed map[uuid.UUID]time.Time
@@ -167,6 +168,7 @@ func runDeliveryLoad(b *testing.B, rate, events, webhooks int) {
 		cpu := takeCPU(b).sub(cpu0)
 		b.ReportMetric(float64(events)/elapsed.Seconds(), "events/s")
 		cpu.report(b, events, "event")
+		stmts.report(s.ctx, b, events, "event")
 		b.Logf("%d events, no webhook: all completed after %v (%.0f events/s); CPU per event: %s",
 			events, elapsed.Round(time.Millisecond), float64(events)/elapsed.Seconds(), cpu.per(events))
 		return
@@ -223,6 +225,7 @@ func runDeliveryLoad(b *testing.B, rate, events, webhooks int) {
 	pct := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
 	perSec := float64(want) / last.Sub(first).Seconds()
 	cpu.report(b, want, "delivery")
+	stmts.report(s.ctx, b, want, "delivery")
 	b.ReportMetric(perSec, "deliveries/s")
 	b.ReportMetric(float64(pct(0.50).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(pct(0.99).Microseconds())/1000, "p99-ms")

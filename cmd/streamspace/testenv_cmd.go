@@ -67,7 +67,7 @@ func cmdTestenv(ctx context.Context, args []string, lookup func(string) (string,
 			return fail(err)
 		}
 		defer os.RemoveAll(dir)
-		pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{DataDir: dir + "/postgres", Logger: logger, NoSync: true})
+		pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{DataDir: dir + "/postgres", Logger: logger, NoSync: true, StatStatements: true})
 		if err != nil {
 			return fail(fmt.Errorf("start PostgreSQL: %w", err))
 		}

@@ -43,6 +43,10 @@ type PostgresOptions struct {
 	// NoSync skips fsync (initdb --no-sync, fsync=off, ...): faster, but a
 	// machine crash can corrupt the cluster. For throwaway test clusters.
 	NoSync bool
+	// StatStatements loads pg_stat_statements (statement counts for the
+	// benchmarks) when the installation has it; CREATE EXTENSION still
+	// enables it per database.
+	StatStatements bool
 	// StartTimeout bounds pg_ctl start and the first connection. Default 60s.
 	StartTimeout time.Duration
 	Logger       *slog.Logger
@@ -145,7 +149,7 @@ func StartPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 	if err := p.prepareLogFile(); err != nil {
 		return nil, err
 	}
-	if err := p.startServer(ctx, o.Port, o.NoSync); err != nil {
+	if err := p.startServer(ctx, o.Port, o.NoSync, o.StatStatements); err != nil {
 		return nil, err
 	}
 	if err := p.ensureDatabase(ctx); err != nil {
@@ -159,7 +163,7 @@ func StartPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 
 // startServer runs pg_ctl start, retrying with another free port if the one
 // it picked was taken meanwhile.
-func (p *Postgres) startServer(ctx context.Context, port int, noSync bool) error {
+func (p *Postgres) startServer(ctx context.Context, port int, noSync, statStatements bool) error {
 	attempts := 1
 	if port == 0 {
 		attempts = 3
@@ -175,6 +179,9 @@ func (p *Postgres) startServer(ctx context.Context, port int, noSync bool) error
 		opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=''", p.port)
 		if noSync {
 			opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+		}
+		if _, err := os.Stat(filepath.Join(p.binDir, "..", "lib", "pg_stat_statements.so")); statStatements && err == nil {
+			opts += " -c shared_preload_libraries=pg_stat_statements"
 		}
 		secs := 60
 		if dl, ok := ctx.Deadline(); ok {
