@@ -291,62 +291,50 @@ func isType(err error, typ string) bool {
 
 // record writes a transition of the session's row with its event.
 func (r *sessionRun) record(ctx workflow.Context, in activities.RecordInput) error {
-	in.SessionID = r.in.SessionID
-	var rec activities.SessionRecord
-	if err := workflow.ExecuteActivity(dbCtx(ctx), sessionActs.RecordSession, in).Get(ctx, &rec); err != nil {
-		return err
-	}
-	r.applyRecord(rec)
-	return nil
+	return r.recordVia(ctx, in, false)
 }
 
-// recordLocal is record as a local activity (same retries as dbCtx).
-func (r *sessionRun) recordLocal(ctx workflow.Context, in activities.RecordInput) error {
+// recordVia is record, as a local activity when local.
+func (r *sessionRun) recordVia(ctx workflow.Context, in activities.RecordInput, local bool) error {
 	in.SessionID = r.in.SessionID
 	var rec activities.SessionRecord
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: time.Hour,
-		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
-	})
-	if err := workflow.ExecuteLocalActivity(lctx, sessionActs.RecordSession, in).Get(ctx, &rec); err != nil {
+	if err := execute(ctx, local, dbOptions, sessionActs.RecordSession, in).Get(ctx, &rec); err != nil {
 		return err
 	}
-	r.applyRecord(rec)
-	return nil
-}
-
-func (r *sessionRun) applyRecord(rec activities.SessionRecord) {
 	r.st.State, r.st.Phase, r.st.NodeName, r.st.Message = rec.State, rec.Phase, rec.NodeName, rec.Message
 	r.setDeadlines()
+	return nil
 }
 
-// localKubeCtx is kubeCtx for a local activity.
-func localKubeCtx(ctx workflow.Context) workflow.Context {
-	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: 10 * time.Minute,
-		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
-	})
+// execute runs an activity, as a local activity when local, with the
+// same timeouts and retries either way.
+func execute(ctx workflow.Context, local bool, o workflow.ActivityOptions, activity any, args ...any) workflow.Future {
+	if local {
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: o.StartToCloseTimeout,
+			ScheduleToCloseTimeout: o.ScheduleToCloseTimeout, RetryPolicy: o.RetryPolicy})
+		return workflow.ExecuteLocalActivity(lctx, activity, args...)
+	}
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, o), activity, args...)
 }
 
-// kubeCtx: Kubernetes calls retry for ten minutes, then the run fails loudly.
+// kubeOptions: Kubernetes calls retry for ten minutes, then the run fails
+// loudly.
+var kubeOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    30 * time.Second,
+	ScheduleToCloseTimeout: 10 * time.Minute,
+	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
+}
+
+// dbOptions: writes to PostgreSQL retry for an hour; the row and its event
+// must not be lost to a database restart.
+var dbOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    30 * time.Second,
+	ScheduleToCloseTimeout: time.Hour,
+	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+}
+
 func kubeCtx(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: 10 * time.Minute,
-		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
-	})
-}
-
-// dbCtx: writes to PostgreSQL retry for an hour; the row and its event must
-// not be lost to a database restart.
-func dbCtx(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: time.Hour,
-		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
-	})
+	return workflow.WithActivityOptions(ctx, kubeOptions)
 }
 
 // awaitCtx: a wait for a phase heartbeats and may take until its deadline.

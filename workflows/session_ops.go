@@ -25,13 +25,7 @@ const podGoneTimeout = 2 * time.Minute
 // start spent its time. Runs begun before keep their regular activities.
 func (r *sessionRun) start(ctx workflow.Context) error {
 	local := workflow.GetVersion(ctx, "local-first-steps", workflow.DefaultVersion, 1) == 1
-	var create workflow.Future
-	if local {
-		create = workflow.ExecuteLocalActivity(localKubeCtx(ctx), sessionActs.CreateSessionResource, r.in.SessionID)
-	} else {
-		create = workflow.ExecuteActivity(kubeCtx(ctx), sessionActs.CreateSessionResource, r.in.SessionID)
-	}
-	if err := create.Get(ctx, nil); err != nil {
+	if err := execute(ctx, local, kubeOptions, sessionActs.CreateSessionResource, r.in.SessionID).Get(ctx, nil); err != nil {
 		return r.fail(ctx, "its Session resource could not be created: "+cause(err))
 	}
 	startCtx, cancel := workflow.WithCancel(ctx)
@@ -49,12 +43,8 @@ func (r *sessionRun) start(ctx workflow.Context) error {
 	}
 	r.st.StartedAt = workflow.Now(ctx)
 	node := obs.NodeName
-	running := activities.RecordInput{Phase: kubeapi.PhaseRunning, NodeName: &node,
-		Event: schemas.EventSessionUpdated, Reason: "running on node " + node}
-	if local {
-		return r.recordLocal(ctx, running)
-	}
-	return r.record(ctx, running)
+	return r.recordVia(ctx, activities.RecordInput{Phase: kubeapi.PhaseRunning, NodeName: &node,
+		Event: schemas.EventSessionUpdated, Reason: "running on node " + node}, local)
 }
 
 // hibernate removes the pod and keeps the Session.

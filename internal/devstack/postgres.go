@@ -168,6 +168,10 @@ func (p *Postgres) startServer(ctx context.Context, port int, noSync, statStatem
 	if port == 0 {
 		attempts = 3
 	}
+	preload := ""
+	if _, err := os.Stat(filepath.Join(p.binDir, "..", "lib", "pg_stat_statements.so")); statStatements && err == nil {
+		preload = " -c shared_preload_libraries=pg_stat_statements"
+	}
 	for i := 0; ; i++ {
 		p.port = port
 		if p.port == 0 {
@@ -180,9 +184,7 @@ func (p *Postgres) startServer(ctx context.Context, port int, noSync, statStatem
 		if noSync {
 			opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 		}
-		if _, err := os.Stat(filepath.Join(p.binDir, "..", "lib", "pg_stat_statements.so")); statStatements && err == nil {
-			opts += " -c shared_preload_libraries=pg_stat_statements"
-		}
+		opts += preload
 		secs := 60
 		if dl, ok := ctx.Deadline(); ok {
 			secs = max(1, int(time.Until(dl).Seconds()))
