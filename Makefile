@@ -31,8 +31,8 @@ bench: build ## run the outbox relay benchmark against a private PostgreSQL and 
 bench-api: build ## load-test authenticated GET /api/me with wrk (apt-get install wrk)
 	$(BIN) testenv -- scripts/bench-api.sh
 
-bench-sessions: build ## start 200 sessions through the API on 20 simulated nodes; time to Running, memory
-	$(BIN) testenv -- go test -run '^$$' -bench SessionStart200 -benchtime 1x -timeout 20m ./cmd/streamspace/
+bench-sessions: build ## start 200 sessions through the API on 20 simulated nodes; time to Running, memory; then 50 beside 10,000 failing deliveries
+	$(BIN) testenv -- go test -run '^$$' -bench 'SessionStart200|SessionStartBesideDeadEndpoint' -benchtime 1x -timeout 20m ./cmd/streamspace/
 
 bench-webhooks: build ## deliver events to 10 signed webhooks: deliveries/s, p50/p99 commit to receipt, memory per 10,000 pending retries
 	$(BIN) testenv -- go test -run '^$$' -bench WebhookDeliveries -benchtime 1x -timeout 60m ./worker/
