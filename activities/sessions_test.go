@@ -64,7 +64,7 @@ func (f *sessionFixture) newSession(t *testing.T, cpuMillis int64) string {
 	row := &schemas.SessionRow{ID: id, Namespace: f.ns, UserID: f.user.ID, Username: f.user.Username,
 		Template: "firefox", CPUMillis: cpuMillis,
 		Spec: kubeapi.SessionSpec{User: "alice", Template: "firefox", State: kubeapi.StateRunning, IdleTimeout: "30m"}}
-	require.NoError(t, f.store.CreateSession(t.Context(), row, f.acts.Quota))
+	require.NoError(t, f.store.CreateSession(t.Context(), row, f.acts.Quota, nil))
 	return id
 }
 

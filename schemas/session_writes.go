@@ -16,7 +16,11 @@ import (
 // the user's row locked, so concurrent creates of one user cannot overshoot
 // it. When the quota would be broken it commits quota.exceeded instead and
 // returns the *QuotaExceededError. def is the configured default quota.
-func (s *Store) CreateSession(ctx context.Context, row *SessionRow, def Quota) error {
+// templateExists (nil: not checked) confirms the session's template still
+// exists, under the template's lock, so a template deleted meanwhile
+// (DeleteTemplateIfUnused) fails the create instead of leaving a session
+// without its template.
+func (s *Store) CreateSession(ctx context.Context, row *SessionRow, def Quota, templateExists func(context.Context) error) error {
 	spec, err := json.Marshal(row.Spec)
 	if err != nil {
 		return fmt.Errorf("session spec: %w", err)
@@ -29,6 +33,14 @@ func (s *Store) CreateSession(ctx context.Context, row *SessionRow, def Quota) e
 			return fmt.Errorf("user %s: %w", row.UserID, ErrNotFound)
 		} else if err != nil {
 			return fmt.Errorf("lock user %s: %w", row.UserID, err)
+		}
+		if templateExists != nil {
+			if err := lockTemplate(ctx, tx, row.Namespace, row.Template, false); err != nil {
+				return err
+			}
+			if err := templateExists(ctx); err != nil {
+				return err
+			}
 		}
 		override, err := getQuotaOverride(ctx, tx, row.UserID)
 		if err != nil {

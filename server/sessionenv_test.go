@@ -173,7 +173,7 @@ func insertSession(t testing.TB, b *apiBundle, u testUser, template string, ende
 	row := schemas.SessionRow{ID: newSessionID(u.Username, template), Namespace: ns, UserID: u.ID, Username: u.Username,
 		Template: template, CPUMillis: 500, MemoryBytes: 1 << 30,
 		Spec: kubeapi.SessionSpec{User: u.Username, Template: template, State: kubeapi.StateRunning}}
-	require.NoError(t, b.store.CreateSession(ctx, &row, schemas.Quota{MaxSessions: 1000}))
+	require.NoError(t, b.store.CreateSession(ctx, &row, schemas.Quota{MaxSessions: 1000}, nil))
 	if ended {
 		var err error
 		row, err = b.store.TransitionSession(ctx, row.ID, schemas.SessionTransition{State: kubeapi.StateTerminated,

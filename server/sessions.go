@@ -129,7 +129,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 			MaxSessionDuration: maxDur, Tags: req.Tags}}
 	for attempt := 0; ; attempt++ {
 		row.ID = newSessionID(p.Username, req.Template)
-		err = s.deps.Store.CreateSession(ctx, &row, cfg.quota())
+		err = s.deps.Store.CreateSession(ctx, &row, cfg.quota(), s.templateStillExists(k, tpl.Name, obj.GetUID()))
 		if !errors.Is(err, schemas.ErrConflict) || attempt == 3 {
 			break
 		}

@@ -11,9 +11,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/streamspace/enterprise/activities"
 	"github.com/streamspace/enterprise/schemas"
 	"github.com/streamspace/enterprise/schemas/kubeapi"
 )
@@ -207,7 +209,21 @@ func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	n, err := s.liveSessionsOf(ctx, t.Name)
+	k, err := s.kube()
+	if err != nil {
+		return err
+	}
+	res := k.Dynamic.Resource(kubeapi.TemplateGVR).Namespace(k.Namespace)
+	uid := t.UID
+	// Counted and deleted under the template's lock: a session being
+	// created from it either counts or finds it gone (templateStillExists).
+	n, err := s.deps.Store.DeleteTemplateIfUnused(ctx, k.Namespace, t.Name, func(ctx context.Context) error {
+		err := res.Delete(ctx, t.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		if err != nil {
+			return kubeError("template", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -216,36 +232,21 @@ func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) error {
 			Message: fmt.Sprintf("template %s is used by %d live session(s); terminate them first", t.Name, n),
 			Details: map[string]any{"live_sessions": n}}
 	}
-	res, err := s.templates()
-	if err != nil {
-		return err
-	}
-	uid := t.UID
-	err = res.Delete(ctx, t.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
-	if err != nil {
-		return kubeError("template", err)
-	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-// liveSessionsOf counts the live sessions of a template in the read model.
-func (s *Server) liveSessionsOf(ctx context.Context, template string) (int, error) {
-	n := 0
-	f := schemas.SessionFilter{Live: true, Limit: schemas.MaxPageSize}
-	for {
-		page, next, err := s.deps.Store.ListSessions(ctx, f)
-		if err != nil {
-			return 0, err
+// templateStillExists is CreateSession's check, under the template's lock,
+// that the template the session was planned from has not been deleted (or
+// replaced by another of the same name) since it was read.
+func (s *Server) templateStillExists(k *activities.Kube, name string, uid types.UID) func(context.Context) error {
+	return func(ctx context.Context) error {
+		obj, err := k.Dynamic.Resource(kubeapi.TemplateGVR).Namespace(k.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) || (err == nil && obj.GetUID() != uid) {
+			return fieldError("template", fmt.Sprintf("there is no template %q (it was deleted meanwhile)", name))
+		} else if err != nil {
+			return kubeError("template", err)
 		}
-		for _, row := range page {
-			if row.Template == template {
-				n++
-			}
-		}
-		if next == "" {
-			return n, nil
-		}
-		f.Cursor = next
+		return nil
 	}
 }
