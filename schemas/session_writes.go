@@ -27,9 +27,10 @@ func (s *Store) CreateSession(ctx context.Context, row *SessionRow, def Quota, t
 	}
 	var exceeded *QuotaExceededError
 	err = s.InTx(ctx, func(tx pgx.Tx) error {
-		var locked int
-		err := tx.QueryRow(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, row.UserID).Scan(&locked)
-		if errors.Is(err, pgx.ErrNoRows) {
+		var active bool
+		err := tx.QueryRow(ctx, `SELECT active FROM users WHERE id = $1 FOR UPDATE`, row.UserID).Scan(&active)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && !active) {
+			// A deactivated user (or one being deleted) starts nothing.
 			return fmt.Errorf("user %s: %w", row.UserID, ErrNotFound)
 		} else if err != nil {
 			return fmt.Errorf("lock user %s: %w", row.UserID, err)

@@ -1,16 +1,20 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/streamspace/enterprise/activities"
 	"github.com/streamspace/enterprise/internal/password"
 	"github.com/streamspace/enterprise/schemas"
+	"github.com/streamspace/enterprise/workflows"
 )
 
 type createUserRequest struct {
@@ -253,33 +257,73 @@ func (s *Server) applyUserChange(r *http.Request, id uuid.UUID, change func(*sch
 	return u, nil
 }
 
+// deleteUser deletes an account and ends its sessions: the account is
+// deactivated at once (it can neither sign in nor start a session); one
+// without live sessions is deleted in the same request (204), one with
+// them by its user-delete/<id> run, which the request waits for up to
+// userDeleteWait (204), else answers 202 with the run's workflow ID while
+// the run goes on.
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	id, err := userIDParam(r)
 	if err != nil {
 		return err
 	}
-	if p, _ := principalFrom(r.Context()); p.UserID == id {
+	p, _ := principalFrom(r.Context())
+	if p.UserID == id {
 		return Errorf(CodeConflict, "you cannot delete your own account")
 	}
 	ctx := r.Context()
-	err = s.deps.Store.InTx(ctx, func(tx pgx.Tx) error {
-		u, err := schemas.LockUser(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if err := schemas.DeleteUser(ctx, tx, id); err != nil {
-			return err
-		}
-		_, err = schemas.Publish(ctx, tx, schemas.Event{Type: schemas.EventUserUpdated,
-			Data: userEvent(u, []string{"deleted"})})
+	live, err := s.deps.Store.LiveSessionIDsOf(ctx, id)
+	if err != nil {
 		return err
-	})
+	}
+	if len(live) > 0 && s.deps.Workflows == nil {
+		return Errorf(CodeUnavailable, "the user has %d live session(s); ending them needs Temporal, and this server "+
+			"has no workflow client configured", len(live))
+	}
+	u, err := s.deps.Store.BeginUserDelete(ctx, id)
 	if err != nil {
 		return storeError(err)
 	}
-	w.WriteHeader(http.StatusNoContent)
+	deleted, err := s.deps.Store.FinishUserDelete(ctx, id)
+	if err == nil {
+		if !deleted {
+			return storeError(schemas.ErrNotFound)
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	if !errors.Is(err, schemas.ErrUserHasSessions) {
+		return storeError(err)
+	}
+	if s.deps.Workflows == nil {
+		return Errorf(CodeUnavailable, "the user has live sessions; ending them needs Temporal, and this server "+
+			"has no workflow client configured")
+	}
+	run, err := s.deps.Workflows.StartUserDelete(ctx, activities.UserDeleteInput{UserID: id.String(),
+		Username: u.Username, Actor: p.Username})
+	if err != nil {
+		return Errorf(CodeUnavailable, "the account is deactivated, but its deletion could not be started "+
+			"(Temporal unreachable); delete it again to retry")
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, userDeleteWait)
+	defer cancel()
+	var res workflows.UserDeleteResult
+	err = run.Get(waitCtx, &res)
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusNoContent)
+	case waitCtx.Err() != nil && ctx.Err() == nil:
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": "deleting", "workflow_id": run.GetID()})
+	default:
+		return workflowError(run.GetID(), err)
+	}
 	return nil
 }
+
+// userDeleteWait is how long DELETE /api/admin/users/{id} waits for the
+// user's sessions to end before it answers 202.
+const userDeleteWait = 20 * time.Second
 
 func (s *Server) getMe(w http.ResponseWriter, r *http.Request) error {
 	u, err := s.callerUser(r.Context())

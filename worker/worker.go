@@ -31,6 +31,9 @@ type Deps struct {
 	// Waker wakes the targets' retry loops for the deliveries (nil = Run's
 	// Temporal client on its task queue).
 	Waker activities.RetryWaker
+	// Sessions ends a deleted user's sessions through their runs (nil =
+	// Run's Temporal client on its task queue).
+	Sessions activities.SessionEnder
 }
 
 // Register registers every workflow and activity on r.
@@ -53,6 +56,8 @@ func Register(r worker.Registry, deps Deps) {
 	r.RegisterWorkflow(workflows.EndDeliveryRuns)
 	r.RegisterWorkflow(workflows.IPGrant)
 	r.RegisterActivity(&activities.IPGrants{Store: deps.Store})
+	r.RegisterWorkflow(workflows.DeleteUser)
+	r.RegisterActivity(&activities.Users{Store: deps.Store, Kube: deps.Kube, Sessions: deps.Sessions})
 	if deps.Kube != nil {
 		r.RegisterActivity(&activities.Sessions{Kube: deps.Kube, Store: deps.Store, Quota: deps.Quota})
 	}
@@ -107,8 +112,12 @@ func PollerOptions(main, events int) Options {
 // cannot be reached at start it keeps trying, so the process may start
 // before Temporal does.
 func Run(ctx context.Context, c client.Client, taskQueue string, deps Deps, opts Options, logger *slog.Logger) error {
+	wc := &workflows.Client{Temporal: c, TaskQueue: taskQueue}
 	if deps.Waker == nil {
-		deps.Waker = &workflows.Client{Temporal: c, TaskQueue: taskQueue}
+		deps.Waker = wc
+	}
+	if deps.Sessions == nil {
+		deps.Sessions = wc
 	}
 	if deps.Deliveries == nil {
 		deps.Deliveries = &activities.Deliveries{Store: deps.Store}
