@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"strings"
@@ -59,13 +58,11 @@ func (d Deps) sendEmail(ctx context.Context, config json.RawMessage, ev Event) (
 	msg.AddAlternativeString(mail.TypeTextHTML, html)
 
 	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
-		var se *mail.SendError
-		if errors.As(err, &se) {
-			// Only a 5xx reply is permanent; 4xx and a connection lost
-			// mid-transaction (no SMTP code) are retried.
-			res.Status = se.ErrorCode()
-			res.Permanent = res.Status >= 500 && res.Status < 600
-		}
+		// Only a 5xx reply is permanent (550 no such user, 535 credentials
+		// refused at AUTH, which go-mail reports outside a SendError); 4xx
+		// and a connection lost mid-transaction (no SMTP code) are retried.
+		res.Status = smtpReplyCode(err)
+		res.Permanent = res.Status >= 500 && res.Status < 600
 		return res, scrubbed(red, "email: ", err)
 	}
 	res.Status = 250

@@ -28,6 +28,7 @@ type smtpSink struct {
 	username string
 	password string
 	rejectTo string // RCPT TO this address answers 550
+	authErr  error  // non-nil: AUTH answers it, whatever the credentials
 
 	mu    sync.Mutex
 	mails []sunkMail
@@ -82,6 +83,9 @@ func (s *sinkSession) AuthMechanisms() []string {
 
 func (s *sinkSession) Auth(mech string) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(_, username, password string) error {
+		if s.sink.authErr != nil {
+			return s.sink.authErr
+		}
 		if username != s.sink.username || password != s.sink.password {
 			return smtp.ErrAuthFailed
 		}
@@ -234,4 +238,28 @@ func TestEmailWithoutAuthAndRejections(t *testing.T) {
 	require.Error(t, err)
 	requireNoSecret(t, res, err, "WrOnGpAsS")
 	require.Empty(t, authSink.received())
+}
+
+// TestEmailAuthFailedIsPermanent: a server refusing the credentials (535 at
+// AUTH) refuses every retry alike, so the delivery fails for good at once
+// instead of being retried for hours; a 454 (temporary authentication
+// failure) is still retried.
+func TestEmailAuthFailedIsPermanent(t *testing.T) {
+	t.Parallel()
+	sink := newSMTPSink(t, "mailer", "right")
+	send := Senders(sink.deps("mailer", "WrOnGpAsS"))["email"]
+	res, err := send.Send(context.Background(), mustJSON(t, EmailConfig{To: []string{"ops@example.com"}}), Event{Type: EventTest, DeliveryID: "d-535"})
+	require.Error(t, err)
+	require.Equal(t, 535, res.Status)
+	require.True(t, res.Permanent, "535 must not be retried: %v", err)
+	requireNoSecret(t, res, err, "WrOnGpAsS")
+	require.Empty(t, sink.received())
+
+	tempSink := newSMTPSink(t, "mailer", "right")
+	tempSink.authErr = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
+	res, err = Senders(tempSink.deps("mailer", "right"))["email"].Send(context.Background(),
+		mustJSON(t, EmailConfig{To: []string{"ops@example.com"}}), Event{Type: EventTest})
+	require.Error(t, err)
+	require.Equal(t, 454, res.Status)
+	require.False(t, res.Permanent)
 }

@@ -44,7 +44,6 @@ type TemporalConfig struct {
 type SecurityConfig struct {
 	EncryptionKey          []byte   // 32 bytes; seals secrets at rest
 	PreviousEncryptionKeys [][]byte // still open what they sealed (key rotation); see secrets.go
-	WebhookSigningSecret   string
 	MFAIssuer              string
 }
 
@@ -63,6 +62,9 @@ type Common struct {
 	SMTP        SMTPConfig
 	SMS         SMSConfig // config_security.go
 	Hub         HubConfig // config_hub.go
+	// Retired are warnings about variables that are set but no longer
+	// read (config_retired.go); openRuntime logs them.
+	Retired []string
 }
 
 // AuthConfig is how the server signs in users and checks their tokens.
@@ -148,7 +150,6 @@ func readSecurity(e *envReader) SecurityConfig {
 	return SecurityConfig{
 		EncryptionKey:          e.key("ENCRYPTION_KEY"),
 		PreviousEncryptionKeys: readKeyList(e, "ENCRYPTION_KEY_PREVIOUS"),
-		WebhookSigningSecret:   e.secret("WEBHOOK_SIGNING_SECRET", 16),
 		MFAIssuer:              e.mfaIssuer("MFA_ISSUER", "StreamSpace"),
 	}
 }
@@ -286,6 +287,7 @@ func readCommon(e *envReader) Common {
 		SMTP:        readSMTP(e),
 		SMS:         readSMS(e),
 		Hub:         readHub(e),
+		Retired:     e.retired(),
 	}
 }
 

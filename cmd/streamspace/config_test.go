@@ -69,7 +69,6 @@ func TestServerConfigValues(t *testing.T) {
 		"TEMPORAL_NAMESPACE":         "streamspace-prod",
 		"KUBECONFIG":                 kube,
 		"ENCRYPTION_KEY":             strings.Repeat("ab", 32),
-		"WEBHOOK_SIGNING_SECRET":     "a-long-enough-secret",
 		"ENABLE_ENTERPRISE_FEATURES": "false",
 		"SMTP_HOST":                  "smtp.example.com",
 		"SMTP_PORT":                  "465",
@@ -104,7 +103,6 @@ func TestConfigErrors(t *testing.T) {
 		{"EncryptionKey", "ENCRYPTION_KEY", "short", `invalid ENCRYPTION_KEY: must be 32 bytes`},
 		{"Kubeconfig", "KUBECONFIG", "/no/such/kubeconfig", `invalid KUBECONFIG "/no/such/kubeconfig": /no/such/kubeconfig is not a readable file`},
 		{"Enterprise", "ENABLE_ENTERPRISE_FEATURES", "maybe", `invalid ENABLE_ENTERPRISE_FEATURES "maybe": must be true or false`},
-		{"WebhookSecret", "WEBHOOK_SIGNING_SECRET", "short", `invalid WEBHOOK_SIGNING_SECRET: must be at least 16 characters`},
 		{"SMTPPort", "SMTP_PORT", "smtp", `invalid SMTP_PORT "smtp": must be a whole number from 1 to 65535`},
 		{"SMTPTLS", "SMTP_TLS", "ssl3", `invalid SMTP_TLS "ssl3": must be one of starttls, tls, none`},
 		{"SMTPFrom", "SMTP_FROM", "not an address", `invalid SMTP_FROM "not an address": must be an email address`},
@@ -135,8 +133,8 @@ func TestConfigErrors(t *testing.T) {
 
 	t.Run("SecretsNotEchoed", func(t *testing.T) {
 		_, err := readServerConfig(lookupFrom(map[string]string{
-			"DATABASE_URL": "mysql://nope:hunter2@x", "ENCRYPTION_KEY": "hunter3", "WEBHOOK_SIGNING_SECRET": "hunter4"}))
-		for _, secret := range []string{"hunter2", "hunter3", "hunter4"} {
+			"DATABASE_URL": "mysql://nope:hunter2@x", "ENCRYPTION_KEY": "hunter3"}))
+		for _, secret := range []string{"hunter2", "hunter3"} {
 			require.NotContains(t, err.Error(), secret)
 		}
 	})

@@ -25,6 +25,9 @@ type runtime struct {
 
 func openRuntime(ctx context.Context, cfg Common, logOut io.Writer) (*runtime, error) {
 	logger := newLogger(cfg.Log, logOut)
+	for _, w := range cfg.Retired {
+		logger.Warn(w)
+	}
 	m, err := newMetrics(logger)
 	if err != nil {
 		return nil, err
