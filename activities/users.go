@@ -8,11 +8,8 @@ import (
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/streamspace/enterprise/schemas"
-	"github.com/streamspace/enterprise/schemas/kubeapi"
 )
 
 // Users holds the activities of a user's deletion run (user-delete/<id>):
@@ -86,8 +83,7 @@ func (a *Users) EndUserSessions(ctx context.Context, in UserDeleteInput) (int, e
 	return len(ids), nil
 }
 
-// endOrphan ends a live session no run holds: its Session resource is
-// deleted and the row records Terminated with session.deleted.
+// endOrphan ends a live session no run holds (EndOrphanSession).
 func (a *Users) endOrphan(ctx context.Context, sessionID, reason string) error {
 	row, err := a.Store.GetSession(ctx, sessionID)
 	if errors.Is(err, schemas.ErrNotFound) {
@@ -95,18 +91,7 @@ func (a *Users) endOrphan(ctx context.Context, sessionID, reason string) error {
 	} else if err != nil {
 		return err
 	}
-	if a.Kube != nil {
-		err := a.Kube.Dynamic.Resource(kubeapi.SessionGVR).Namespace(row.Namespace).Delete(ctx, row.ID, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete Session %s: %w", row.ID, err)
-		}
-	}
-	_, err = a.Store.TransitionSession(ctx, row.ID, schemas.SessionTransition{State: kubeapi.StateTerminated,
-		Phase: kubeapi.PhaseTerminated, Message: reason, Event: schemas.EventSessionDeleted, Reason: reason})
-	if errors.Is(err, schemas.ErrSessionEnded) {
-		return nil
-	}
-	return err
+	return EndOrphanSession(ctx, a.Kube, a.Store, row, reason)
 }
 
 // FinishUserDelete deletes the account once no session of it is live (a

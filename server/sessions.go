@@ -341,18 +341,14 @@ func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// endOrphan ends a live session no workflow holds: its Session resource is
-// deleted and the row records Terminated with session.deleted.
+// endOrphan ends a live session no workflow holds
+// (activities.EndOrphanSession), mapping a Kubernetes failure.
 func (s *Server) endOrphan(ctx context.Context, k *activities.Kube, row schemas.SessionRow, reason string) error {
 	s.deps.Logger.WarnContext(ctx, "session has no lifecycle workflow; ending it directly", "session_id", row.ID)
-	err := k.Dynamic.Resource(kubeapi.SessionGVR).Namespace(row.Namespace).Delete(ctx, row.ID, metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
+	err := activities.EndOrphanSession(ctx, k, s.deps.Store, row, reason)
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
 		return kubeError("session", err)
-	}
-	_, err = s.deps.Store.TransitionSession(ctx, row.ID, schemas.SessionTransition{State: kubeapi.StateTerminated,
-		Phase: kubeapi.PhaseTerminated, Message: reason, Event: schemas.EventSessionDeleted, Reason: reason})
-	if errors.Is(err, schemas.ErrSessionEnded) {
-		return nil
 	}
 	return err
 }

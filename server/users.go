@@ -273,32 +273,32 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(CodeConflict, "you cannot delete your own account")
 	}
 	ctx := r.Context()
-	live, err := s.deps.Store.LiveSessionIDsOf(ctx, id)
-	if err != nil {
-		return err
-	}
-	if len(live) > 0 && s.deps.Workflows == nil {
-		return Errorf(CodeUnavailable, "the user has %d live session(s); ending them needs Temporal, and this server "+
-			"has no workflow client configured", len(live))
+	if s.deps.Workflows == nil {
+		// Checked before anything changes: without Temporal a user with
+		// live sessions is refused, not left deactivated.
+		live, err := s.deps.Store.LiveSessionIDsOf(ctx, id)
+		if err != nil {
+			return err
+		}
+		if len(live) > 0 {
+			return noUserDeleteRun()
+		}
 	}
 	u, err := s.deps.Store.BeginUserDelete(ctx, id)
 	if err != nil {
 		return storeError(err)
 	}
 	deleted, err := s.deps.Store.FinishUserDelete(ctx, id)
-	if err == nil {
-		if !deleted {
-			return storeError(schemas.ErrNotFound)
-		}
+	switch {
+	case err == nil && deleted:
 		w.WriteHeader(http.StatusNoContent)
 		return nil
-	}
-	if !errors.Is(err, schemas.ErrUserHasSessions) {
+	case err == nil:
+		return storeError(schemas.ErrNotFound)
+	case !errors.Is(err, schemas.ErrUserHasSessions):
 		return storeError(err)
-	}
-	if s.deps.Workflows == nil {
-		return Errorf(CodeUnavailable, "the user has live sessions; ending them needs Temporal, and this server "+
-			"has no workflow client configured")
+	case s.deps.Workflows == nil:
+		return noUserDeleteRun() // a session appeared since the check
 	}
 	run, err := s.deps.Workflows.StartUserDelete(ctx, activities.UserDeleteInput{UserID: id.String(),
 		Username: u.Username, Actor: p.Username})
@@ -319,6 +319,13 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 		return workflowError(run.GetID(), err)
 	}
 	return nil
+}
+
+// noUserDeleteRun refuses deleting a user with live sessions on a server
+// that cannot start the run that ends them.
+func noUserDeleteRun() error {
+	return Errorf(CodeUnavailable, "the user has live sessions; ending them needs Temporal, "+
+		"and this server has no workflow client configured")
 }
 
 // userDeleteWait is how long DELETE /api/admin/users/{id} waits for the
