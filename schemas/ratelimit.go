@@ -158,6 +158,21 @@ func (c *RateCounter) Take(ctx context.Context, key string, w RateWindow, limit 
 	return t, nil
 }
 
+// Give takes back one request counted for key in window w (the login
+// limits count an attempt before its outcome is known and give a successful
+// one back). The count never goes below zero; a row already gone (expired)
+// is left gone.
+func (c *RateCounter) Give(ctx context.Context, key string, w RateWindow) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	_, err := c.pool.Exec(ctx, `UPDATE rate_limit_counters SET count = count - 1
+		WHERE key = $1 AND window_start = $2 AND count > 0`, key, w.Start)
+	if err != nil {
+		return fmt.Errorf("rate limit counter: give back: %w", err)
+	}
+	return nil
+}
+
 // maybeCleanup deletes one batch of expired windows if this replica has not
 // done so for CleanupEvery. Only one caller at a time wins the slot; a failed
 // cleanup is logged and retried at the next interval, a full batch lets the

@@ -100,6 +100,27 @@ func TestRateCounterTake(t *testing.T) {
 
 // Concurrent takes on one key from two replicas admit exactly the limit:
 // each decides on the count left by the others.
+// Give takes one back from the window it was taken in, never below zero,
+// and a full key admits again.
+func TestRateCounterGive(t *testing.T) {
+	t.Parallel()
+	pool := testenv.DB(t)
+	c := schemas.NewRateCounter(pool, schemas.RateCounterOptions{Timeout: 10 * time.Second})
+	start := time.Date(2100, 1, 1, 12, 0, 0, 0, time.UTC) // rows outlive the real clock's cleanup
+	w := schemas.RateWindowAt(start.Add(10*time.Second), time.Minute)
+	for i := range 3 {
+		require.Equal(t, schemas.RateTake{Allowed: true, Curr: i}, take(t, c, "g", w.Start.Add(10*time.Second), time.Minute, 3))
+	}
+	require.False(t, take(t, c, "g", w.Start.Add(10*time.Second), time.Minute, 3).Allowed)
+	require.NoError(t, c.Give(context.Background(), "g", w))
+	require.Equal(t, schemas.RateTake{Allowed: true, Curr: 2}, take(t, c, "g", w.Start.Add(20*time.Second), time.Minute, 3))
+	for range 5 {
+		require.NoError(t, c.Give(context.Background(), "g", w))
+	}
+	require.Equal(t, schemas.RateTake{Allowed: true}, take(t, c, "g", w.Start.Add(30*time.Second), time.Minute, 3), "not below zero")
+	require.NoError(t, c.Give(context.Background(), "absent", w), "no row: nothing to give back")
+}
+
 func TestRateCounterTakeExactAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	pool := testenv.DB(t)

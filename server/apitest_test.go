@@ -66,7 +66,7 @@ func newAPIDeps(t testing.TB, deps func(*Deps), mutate ...func(*Config)) *apiBun
 	require.NoError(t, err)
 	// Generous limits: tests of the limits themselves set their own.
 	cfg := Config{MaxBodyBytes: 1 << 20, RefreshTTL: time.Hour, RateLimits: RateLimitConfig{
-		UserLimit: 100000, AdminLimit: 100000, LoginPerAccount: 100000, LoginPerIP: 100000}}
+		UserLimit: 100000, AdminLimit: 100000, LoginPerAccountIP: 100000, LoginPerAccount: 100000, LoginPerIP: 100000}}
 	for _, m := range mutate {
 		m(&cfg)
 	}

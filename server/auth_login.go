@@ -50,8 +50,10 @@ var timeNow = time.Now
 // Lockout: 10 consecutive failures (wrong password or wrong MFA code) lock
 // the account for 30 minutes (PCI DSS 8.3.4) and raise an alert. While it is
 // locked the password is not even checked, so the lock cannot be used to
-// test guesses. The per-account and per-address login rate limits apply
-// first.
+// test guesses. The login rate limits (failures per address, per account
+// and address, per account: ratelimit.go) apply first; every attempt that
+// does not get this far (unknown user, locked, wrong password, deactivated)
+// stays counted, the others are given back.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
 	if err := decodeJSON(r, &req); err != nil {
@@ -66,7 +68,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if req.Password == "" {
 		return fieldError("password", "required")
 	}
-	if !s.rateLimits.AllowLogin(w, r, req.Username) {
+	attempt, ok := s.rateLimits.AllowLogin(w, r, req.Username)
+	if !ok {
 		return nil // answered 429 (or 503)
 	}
 	u, err := s.deps.Store.GetUserByUsername(ctx, req.Username)
@@ -90,6 +93,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	case !u.Active:
 		return Errorf(CodeUnauthorized, "account is deactivated")
 	}
+	// The credentials checked out: this attempt is no failure, so it does
+	// not count toward the login limits.
+	s.rateLimits.LoginSucceeded(ctx, attempt)
 	auditSetActor(ctx, principalOf(u, "local"))
 	if err := s.requireAllowedAddress(ctx, u.ID, u.Username); err != nil {
 		return err

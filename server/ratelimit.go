@@ -24,13 +24,21 @@ import (
 
 // RateLimitConfig sets the seed's rate-limit tiers and the login limits.
 // Zero fields take the defaults (WithDefaults).
+//
+// The login limits count failed sign-ins only (AllowLogin): a successful one
+// gives its count back. LoginPerAccountIP is below the lockout threshold
+// (schemas.LockoutThreshold, 10), so one address alone cannot lock an
+// account; LoginPerAccount bounds the guesses on one account from all
+// addresses together; LoginPerIP bounds one address's guesses over all
+// accounts (a spray of one password over many names).
 type RateLimitConfig struct {
-	Window          time.Duration // API window (1 minute)
-	UserLimit       int           // API requests per Window for a user, and per client IP before login (100)
-	AdminLimit      int           // API requests per Window for an admin (1000)
-	LoginPerAccount int           // login attempts per LoginWindow for one username (10)
-	LoginPerIP      int           // login attempts per LoginWindow from one client IP (30)
-	LoginWindow     time.Duration // login window (15 minutes)
+	Window            time.Duration // API window (1 minute)
+	UserLimit         int           // API requests per Window for a user, and per client IP before login (100)
+	AdminLimit        int           // API requests per Window for an admin (1000)
+	LoginPerAccountIP int           // failed logins per LoginWindow for one username from one client IP (5)
+	LoginPerAccount   int           // failed logins per LoginWindow for one username from all addresses (50)
+	LoginPerIP        int           // failed logins per LoginWindow from one client IP over all usernames (30)
+	LoginWindow       time.Duration // login window (15 minutes)
 }
 
 // WithDefaults fills the zero (or negative) fields with the defaults.
@@ -44,8 +52,11 @@ func (c RateLimitConfig) WithDefaults() RateLimitConfig {
 	if c.AdminLimit <= 0 {
 		c.AdminLimit = 1000
 	}
+	if c.LoginPerAccountIP <= 0 {
+		c.LoginPerAccountIP = 5
+	}
 	if c.LoginPerAccount <= 0 {
-		c.LoginPerAccount = 10
+		c.LoginPerAccount = 50
 	}
 	if c.LoginPerIP <= 0 {
 		c.LoginPerIP = 30
@@ -78,14 +89,15 @@ const (
 // while the database is really down, and password guessing is never
 // unmetered.
 type rateLimits struct {
-	cfg       RateLimitConfig
-	logger    *slog.Logger
-	api       *limiter
-	loginIP   *limiter
-	loginAcct *limiter
-	decisions *prometheus.CounterVec
-	lastLog   atomic.Int64 // unix nanoseconds of the last counter-error log line
-	now       func() time.Time
+	cfg         RateLimitConfig
+	logger      *slog.Logger
+	api         *limiter
+	loginIP     *limiter
+	loginAcctIP *limiter
+	loginAcct   *limiter
+	decisions   *prometheus.CounterVec
+	lastLog     atomic.Int64 // unix nanoseconds of the last counter-error log line
+	now         func() time.Time
 }
 
 // newRateLimits builds the limits over c, shared by every limit (the keys do
@@ -100,13 +112,14 @@ func newRateLimits(cfg RateLimitConfig, c counter, logger *slog.Logger) *rateLim
 		now:    time.Now,
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "streamspace_rate_limit_decisions_total",
-			Help: "Rate-limit decisions by limiter (api, login_ip, login_account) and result (allowed, limited, error).",
+			Help: "Rate-limit decisions by limiter (api, login_ip, login_account_ip, login_account) and result (allowed, limited, error).",
 		}, []string{"limiter", "result"}),
 	}
 	rl.api = newLimiter("api", cfg.UserLimit, cfg.Window, c)
 	rl.loginIP = newLimiter("login_ip", cfg.LoginPerIP, cfg.LoginWindow, c)
+	rl.loginAcctIP = newLimiter("login_account_ip", cfg.LoginPerAccountIP, cfg.LoginWindow, c)
 	rl.loginAcct = newLimiter("login_account", cfg.LoginPerAccount, cfg.LoginWindow, c)
-	for _, l := range []*limiter{rl.api, rl.loginIP, rl.loginAcct} {
+	for _, l := range []*limiter{rl.api, rl.loginIP, rl.loginAcctIP, rl.loginAcct} {
 		for _, res := range []string{"allowed", "limited", "error"} {
 			rl.decisions.WithLabelValues(l.name, res) // export zeros
 		}
@@ -149,34 +162,74 @@ func (rl *rateLimits) API(next http.Handler) http.Handler {
 	})
 }
 
-// AllowLogin counts a login attempt against the client IP's and the
-// account's (lower-cased username) login limits. When either is exhausted
-// it answers 429 RATE_LIMITED (503 UNAVAILABLE if the counter fails) and
-// returns false; the caller then returns without writing anything.
+// AllowLogin admits a login attempt under the failed-login limits of the
+// client IP, of the (account, client IP) pair and of the account
+// (lower-cased username), and counts it against each, before the password
+// is checked: counting first keeps concurrent guesses from overshooting a
+// limit. When a limit is exhausted it answers 429 RATE_LIMITED (503
+// UNAVAILABLE if the counter fails) and returns false; the caller then
+// returns without writing anything. Otherwise the caller calls
+// LoginSucceeded on the attempt once the credentials check out, which gives
+// the counts back: only failures stay counted.
 //
-// The IP is checked first: an address that is over its limit does not use up
-// the allowance of the accounts it tries, so it cannot lock their owners out;
-// an attempt on an account that is over its limit still counts against the
-// address. Every attempt counts, successful or not: call it before checking
-// the password.
-func (rl *rateLimits) AllowLogin(w http.ResponseWriter, r *http.Request, username string) bool {
-	const msg = "too many login attempts: the limit is %d per %s"
-	ipd := rl.take(r, rl.loginIP, "login:ip:"+ipKey(clientIP(r.Context())), rl.cfg.LoginPerIP)
-	if !rl.loginAdmitted(w, r, rl.loginIP, ipd, msg) {
-		return false
+// The address is checked first, then the pair, then the account: an address
+// over its limit does not use up the allowance of the accounts it tries, so
+// it cannot shut their owners out, and an address over its limit on one
+// account leaves the account's ceiling alone. An attempt refused by a later
+// limit still counts against the earlier ones.
+func (rl *rateLimits) AllowLogin(w http.ResponseWriter, r *http.Request, username string) (*loginAttempt, bool) {
+	const msg = "too many failed login attempts: the limit is %d per %s"
+	ip, acct := ipKey(clientIP(r.Context())), accountKey(username)
+	limits := []struct {
+		l     *limiter
+		key   string
+		limit int
+	}{
+		{rl.loginIP, "login:ip:" + ip, rl.cfg.LoginPerIP},
+		// The address never contains a space, so the pair's key is unique.
+		{rl.loginAcctIP, "login:account-ip:" + ip + " " + acct, rl.cfg.LoginPerAccountIP},
+		{rl.loginAcct, "login:account:" + acct, rl.cfg.LoginPerAccount},
 	}
-	acd := rl.take(r, rl.loginAcct, "login:account:"+accountKey(username), rl.cfg.LoginPerAccount)
-	if !rl.loginAdmitted(w, r, rl.loginAcct, acd, msg) {
-		return false
+	a := &loginAttempt{}
+	var tightest *limiter
+	var tight decision
+	for _, lim := range limits {
+		d := rl.take(r, lim.l, lim.key, lim.limit)
+		if !rl.loginAdmitted(w, r, lim.l, d, msg) {
+			return nil, false
+		}
+		a.taken = append(a.taken, loginTaken{l: lim.l, key: lim.key, window: d.window})
+		// The headers describe the tightest limit (the first on a tie).
+		if tightest == nil || d.remaining() < tight.remaining() {
+			tightest, tight = lim.l, d
+		}
 	}
-	// Both admitted: the headers describe the tighter of the two (the
-	// address's on a tie).
-	if ipd.remaining() <= acd.remaining() {
-		rl.allowed(w, rl.loginIP, ipd)
-	} else {
-		rl.allowed(w, rl.loginAcct, acd)
+	rl.allowed(w, tightest, tight)
+	return a, true
+}
+
+// loginAttempt is what AllowLogin counted for one admitted attempt.
+type loginAttempt struct {
+	taken []loginTaken
+}
+
+type loginTaken struct {
+	l      *limiter
+	key    string
+	window schemas.RateWindow
+}
+
+// LoginSucceeded gives back what AllowLogin counted for a, because its
+// credentials checked out: successful sign-ins do not count toward the
+// login limits. A failure to give back is logged and leaves the count (one
+// attempt too many, never too few).
+func (rl *rateLimits) LoginSucceeded(ctx context.Context, a *loginAttempt) {
+	for _, t := range a.taken {
+		if err := t.l.counter.Give(ctx, t.key, t.window); err != nil {
+			rl.logger.WarnContext(ctx, "rate limit counter: give back a successful login's count",
+				"limiter", t.l.name, "err", err, "request_id", requestID(ctx))
+		}
 	}
-	return true
 }
 
 func (rl *rateLimits) loginAdmitted(w http.ResponseWriter, r *http.Request, l *limiter, d decision, msg string) bool {
@@ -249,9 +302,10 @@ type limiter struct {
 }
 
 // counter decides and counts one request for key in window w against limit,
-// atomically.
+// atomically, and gives a counted one back (never below zero).
 type counter interface {
 	Take(ctx context.Context, key string, w schemas.RateWindow, limit int) (schemas.RateTake, error)
+	Give(ctx context.Context, key string, w schemas.RateWindow) error
 }
 
 func newLimiter(name string, limit int, window time.Duration, c counter) *limiter {
@@ -308,6 +362,19 @@ func (c *lockedCounter) Take(_ context.Context, key string, w schemas.RateWindow
 	}
 	t.Allowed = true
 	return t, nil
+}
+
+// Give takes one back from key's count in w. httprate's counter keeps only
+// the latest window and adds to it whatever window is named, so once w is
+// no longer the latest (its curr then reads 0) nothing is given back.
+func (c *lockedCounter) Give(_ context.Context, key string, w schemas.RateWindow) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	curr, _, err := c.lc.Get(key, w.Start, w.Start.Add(-w.Length))
+	if err != nil || curr == 0 {
+		return err
+	}
+	return c.lc.IncrementBy(key, w.Start, -1)
 }
 
 // ipKey is the client address as a limit key: IPv4 as is, IPv6 by its /64

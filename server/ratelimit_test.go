@@ -90,12 +90,23 @@ func get(rl *rateLimits, c caller) *httptest.ResponseRecorder {
 	return rec
 }
 
-// login counts one login attempt as c for username.
+// login counts one failed login attempt as c for username: admitted and
+// never given back.
 func login(rl *rateLimits, c caller, username string) (bool, *httptest.ResponseRecorder) {
+	return loginAs(rl, c, username, false)
+}
+
+// loginAs is one login attempt as c for username; succeed: its credentials
+// check out, so the handler gives its counts back.
+func loginAs(rl *rateLimits, c caller, username string, succeed bool) (bool, *httptest.ResponseRecorder) {
 	rec := httptest.NewRecorder()
 	var allowed bool
 	asCaller(c, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		allowed = rl.AllowLogin(w, r, username)
+		var a *loginAttempt
+		a, allowed = rl.AllowLogin(w, r, username)
+		if allowed && succeed {
+			rl.LoginSucceeded(r.Context(), a)
+		}
 	})).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/auth/login", nil))
 	return allowed, rec
 }
@@ -159,7 +170,7 @@ func TestRateLimitConfigDefaults(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, RateLimitConfig{
 		Window: time.Minute, UserLimit: 100, AdminLimit: 1000,
-		LoginPerAccount: 10, LoginPerIP: 30, LoginWindow: 15 * time.Minute,
+		LoginPerAccountIP: 5, LoginPerAccount: 50, LoginPerIP: 30, LoginWindow: 15 * time.Minute,
 	}, RateLimitConfig{}.WithDefaults())
 	require.Equal(t, 5, RateLimitConfig{UserLimit: 5}.WithDefaults().UserLimit)
 }
@@ -254,49 +265,105 @@ func TestRateLimitSharedBetweenReplicas(t *testing.T) {
 	requireLimited(t, get(replicas[1], bob), 100, time.Minute, "request 102 on replica 1")
 
 	// Login limits are shared too.
-	for i := range 10 {
+	for i := range 50 {
 		ok, _ := login(replicas[i%2], caller{ip: fmt.Sprintf("192.0.2.%d", 100+i)}, "carol")
-		require.True(t, ok, "attempt %d", i+1)
+		require.True(t, ok, "failure %d", i+1)
 	}
 	ok, rec := login(replicas[0], caller{ip: "192.0.2.99"}, "carol")
 	require.False(t, ok)
-	requireLimited(t, rec, 10, 15*time.Minute, "attempt 11")
+	requireLimited(t, rec, 50, 15*time.Minute, "attempt 51")
 }
 
-// Login attempts per account: the username is compared lower-cased; other
-// accounts are not affected.
+// Failed logins per account, from all addresses together: the username is
+// compared lower-cased; other accounts are not affected.
 func TestLoginLimitPerAccount(t *testing.T) {
 	t.Parallel()
 	pool := testenv.DB(t)
 	rl := replica(pool, RateLimitConfig{})
 	roomInWindow(t, 15*time.Minute, 15*time.Second)
 
-	for i := range 10 {
+	for i := range 50 {
 		ok, rec := login(rl, caller{ip: fmt.Sprintf("198.51.100.%d", i+1)}, "Alice")
-		require.True(t, ok, "attempt %d", i+1)
-		require.Equal(t, 10, headerInt(t, rec, headerRateLimitLimit))
-		require.Equal(t, 9-i, headerInt(t, rec, headerRateLimitRemaining), "attempt %d", i+1)
+		require.True(t, ok, "failure %d", i+1)
+		// The headers describe the tighter limit: each new address's pair
+		// (4 left of 5) until the account has fewer left (of 50).
+		limit, remaining := 5, 4
+		if 49-i < 4 {
+			limit, remaining = 50, 49-i
+		}
+		require.Equal(t, limit, headerInt(t, rec, headerRateLimitLimit), "failure %d", i+1)
+		require.Equal(t, remaining, headerInt(t, rec, headerRateLimitRemaining), "failure %d", i+1)
 	}
-	ok, rec := login(rl, caller{ip: "198.51.100.50"}, " ALICE ")
+	ok, rec := login(rl, caller{ip: "198.51.100.150"}, " ALICE ")
 	require.False(t, ok)
-	retry := requireLimited(t, rec, 10, 15*time.Minute, "attempt 11")
+	retry := requireLimited(t, rec, 50, 15*time.Minute, "attempt 51")
 	require.Greater(t, retry, 60)
 
-	ok, _ = login(rl, caller{ip: "198.51.100.50"}, "bob")
+	ok, _ = login(rl, caller{ip: "198.51.100.150"}, "bob")
 	require.True(t, ok, "another account")
 
 	// An absurdly long name is still one account.
 	long := strings.Repeat("x", 1000)
-	for i := range 10 {
-		ok, _ := login(rl, caller{ip: fmt.Sprintf("198.51.100.%d", 100+i)}, long)
-		require.True(t, ok, "long name attempt %d", i+1)
+	for i := range 50 {
+		ok, _ := login(rl, caller{ip: fmt.Sprintf("198.51.101.%d", 100+i)}, long)
+		require.True(t, ok, "long name failure %d", i+1)
 	}
-	ok, _ = login(rl, caller{ip: "198.51.100.200"}, long)
+	ok, _ = login(rl, caller{ip: "198.51.101.200"}, long)
 	require.False(t, ok)
 }
 
-// Login attempts per client address; attempts refused for the address do
-// not use up the accounts' allowance.
+// Failed logins per (account, address): one address exhausts only its own
+// allowance on the account; the account signs in from elsewhere, and the
+// address still reaches other accounts.
+func TestLoginLimitPerAccountAndIP(t *testing.T) {
+	t.Parallel()
+	pool := testenv.DB(t)
+	rl := replica(pool, RateLimitConfig{})
+	roomInWindow(t, 15*time.Minute, 15*time.Second)
+
+	attacker := caller{ip: "203.0.113.70"}
+	for i := range 5 {
+		ok, rec := login(rl, attacker, "grace")
+		require.True(t, ok, "failure %d", i+1)
+		require.Equal(t, 5, headerInt(t, rec, headerRateLimitLimit))
+		require.Equal(t, 4-i, headerInt(t, rec, headerRateLimitRemaining), "failure %d", i+1)
+	}
+	for range 3 {
+		ok, rec := login(rl, attacker, "Grace")
+		require.False(t, ok)
+		requireLimited(t, rec, 5, 15*time.Minute, "the address's sixth try on the account")
+	}
+	ok, _ := loginAs(rl, caller{ip: "203.0.113.71"}, "grace", true)
+	require.True(t, ok, "the account from another address")
+	ok, _ = login(rl, attacker, "heidi")
+	require.True(t, ok, "another account from the address")
+	require.InDelta(t, 3, decisions(t, rl, "login_account_ip", "limited"), 0)
+}
+
+// Successful logins are given back: however many in a row, none is refused
+// and none uses up the allowance for failures.
+func TestLoginSuccessesNotCountedByLimits(t *testing.T) {
+	t.Parallel()
+	pool := testenv.DB(t)
+	rl := replica(pool, RateLimitConfig{})
+	roomInWindow(t, 15*time.Minute, 15*time.Second)
+
+	office := caller{ip: "192.0.2.80"}
+	for i := range 60 {
+		ok, rec := loginAs(rl, office, "ivan", true)
+		require.True(t, ok, "sign-in %d", i+1)
+		require.Equal(t, 4, headerInt(t, rec, headerRateLimitRemaining), "sign-in %d", i+1)
+	}
+	for i := range 5 {
+		ok, _ := login(rl, office, "ivan")
+		require.True(t, ok, "failure %d after the sign-ins", i+1)
+	}
+	ok, _ := loginAs(rl, office, "ivan", true)
+	require.False(t, ok, "five failures still exhaust the address's allowance")
+}
+
+// Failed logins per client address over all accounts; attempts refused for
+// the address do not use up the accounts' allowance.
 func TestLoginLimitPerIP(t *testing.T) {
 	t.Parallel()
 	pool := testenv.DB(t)
@@ -306,15 +373,16 @@ func TestLoginLimitPerIP(t *testing.T) {
 	attacker := caller{ip: "203.0.113.66"}
 	for i := range 30 {
 		ok, rec := login(rl, attacker, fmt.Sprintf("user%d", i))
-		require.True(t, ok, "attempt %d", i+1)
-		// The headers describe the tighter limit: each new account's (9
-		// left of 10) until the address has no more left (of 30).
-		limit, remaining := 10, 9
-		if 29-i <= 9 {
+		require.True(t, ok, "failure %d", i+1)
+		// The headers describe the tightest limit: each new account's pair
+		// with the address (4 left of 5) until the address has no more
+		// left (of 30).
+		limit, remaining := 5, 4
+		if 29-i <= 4 {
 			limit, remaining = 30, 29-i
 		}
-		require.Equal(t, limit, headerInt(t, rec, headerRateLimitLimit), "attempt %d", i+1)
-		require.Equal(t, remaining, headerInt(t, rec, headerRateLimitRemaining), "attempt %d", i+1)
+		require.Equal(t, limit, headerInt(t, rec, headerRateLimitLimit), "failure %d", i+1)
+		require.Equal(t, remaining, headerInt(t, rec, headerRateLimitRemaining), "failure %d", i+1)
 	}
 	for range 20 {
 		ok, rec := login(rl, attacker, "dave")
@@ -323,16 +391,16 @@ func TestLoginLimitPerIP(t *testing.T) {
 	}
 	ok, _ := login(rl, caller{ip: "203.0.113.67"}, "user0")
 	require.True(t, ok, "another address")
-	for i := range 10 {
+	for i := range 5 {
 		ok, _ := login(rl, caller{ip: "203.0.113.68"}, "dave")
-		require.True(t, ok, "dave's own attempt %d", i+1)
+		require.True(t, ok, "dave's own failure %d", i+1)
 	}
 }
 
 // With no counter given, the counts stay in process memory.
 func TestRateLimitInMemory(t *testing.T) {
 	t.Parallel()
-	rl := newRateLimits(RateLimitConfig{UserLimit: 3, LoginPerAccount: 2}, nil, slog.New(slog.DiscardHandler))
+	rl := newRateLimits(RateLimitConfig{UserLimit: 3, LoginPerAccountIP: 2}, nil, slog.New(slog.DiscardHandler))
 	roomInWindow(t, time.Minute, 5*time.Second)
 	c := caller{ip: "192.0.2.1"}
 	for i := range 3 {
@@ -345,6 +413,10 @@ func TestRateLimitInMemory(t *testing.T) {
 	}
 	ok, _ := login(rl, c, "eve")
 	require.False(t, ok)
+	for range 5 {
+		ok, _ := loginAs(rl, c, "mallory", true)
+		require.True(t, ok, "successes are given back in memory too")
+	}
 }
 
 // The sliding window through the limiter, on a stopped clock: the previous
@@ -409,6 +481,10 @@ func (failingCounter) Take(context.Context, string, schemas.RateWindow, int) (sc
 	return schemas.RateTake{}, errors.New("connection refused")
 }
 
+func (failingCounter) Give(context.Context, string, schemas.RateWindow) error {
+	return errors.New("connection refused")
+}
+
 // When the counter fails the API fails open (no RateLimit headers, counted
 // as an error) and login fails closed with 503.
 func TestRateLimitCounterFailure(t *testing.T) {
@@ -445,7 +521,7 @@ func TestRateLimitCounterFailure(t *testing.T) {
 	rec := httptest.NewRecorder()
 	var ok bool
 	asCaller(caller{ip: "192.0.2.1"}, rl.API(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok = rl.AllowLogin(w, r, "frank")
+		_, ok = rl.AllowLogin(w, r, "frank")
 	}))).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/auth/login", nil))
 	require.False(t, ok)
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
@@ -466,6 +542,8 @@ func (loginDown) Take(_ context.Context, key string, _ schemas.RateWindow, _ int
 	}
 	return schemas.RateTake{Allowed: true}, nil
 }
+
+func (loginDown) Give(context.Context, string, schemas.RateWindow) error { return nil }
 
 // Retry-After follows httprate's sliding-window estimate: a full window frees
 // its first slot only some way into the next one.

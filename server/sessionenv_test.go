@@ -71,7 +71,7 @@ func newSessionAPI(t *testing.T, opts sessionAPIOptions) *sessionAPI {
 
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg := Config{MaxBodyBytes: 1 << 20, RefreshTTL: time.Hour, Sessions: opts.sessions, RateLimits: RateLimitConfig{
-		UserLimit: 100000, AdminLimit: 100000, LoginPerAccount: 100000, LoginPerIP: 100000}}
+		UserLimit: 100000, AdminLimit: 100000, LoginPerAccountIP: 100000, LoginPerAccount: 100000, LoginPerIP: 100000}}
 	s := New(cfg, Deps{Logger: logger, Registry: prometheus.NewRegistry(), Store: b.store, Tokens: b.tokens,
 		Kube: kube, Workflows: wfc, Secrets: webhookTestBox(t), Outbound: webhookTestOutbound})
 	srv := httptest.NewServer(s.Handler())

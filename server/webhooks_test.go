@@ -44,7 +44,7 @@ func newWebhookAPI(t *testing.T, wf *workflows.Client) (*apiBundle, *secretbox.B
 	b := newAPI(t)
 	box := webhookTestBox(t)
 	cfg := Config{MaxBodyBytes: 1 << 20, RefreshTTL: time.Hour, RateLimits: RateLimitConfig{
-		UserLimit: 100000, AdminLimit: 100000, LoginPerAccount: 100000, LoginPerIP: 100000}}
+		UserLimit: 100000, AdminLimit: 100000, LoginPerAccountIP: 100000, LoginPerAccount: 100000, LoginPerIP: 100000}}
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	s := New(cfg, Deps{Logger: logger, Registry: prometheus.NewRegistry(), Store: b.store, Tokens: b.tokens,
 		Workflows: wf, Secrets: box, Outbound: webhookTestOutbound})

@@ -177,12 +177,13 @@ func readHTTP(e *envReader) server.Config {
 		RefreshTTL:        e.duration("JWT_REFRESH_TTL", 30*24*time.Hour),
 		OIDC:              readOIDC(e),
 		RateLimits: server.RateLimitConfig{
-			Window:          e.duration("RATE_LIMIT_WINDOW", time.Minute),
-			UserLimit:       e.integer("RATE_LIMIT_USER", 100, 1, 1_000_000_000),
-			AdminLimit:      e.integer("RATE_LIMIT_ADMIN", 1000, 1, 1_000_000_000),
-			LoginPerAccount: e.integer("LOGIN_LIMIT_PER_ACCOUNT", 10, 1, 1_000_000),
-			LoginPerIP:      e.integer("LOGIN_LIMIT_PER_IP", 30, 1, 1_000_000),
-			LoginWindow:     e.duration("LOGIN_LIMIT_WINDOW", 15*time.Minute),
+			Window:            e.duration("RATE_LIMIT_WINDOW", time.Minute),
+			UserLimit:         e.integer("RATE_LIMIT_USER", 100, 1, 1_000_000_000),
+			AdminLimit:        e.integer("RATE_LIMIT_ADMIN", 1000, 1, 1_000_000_000),
+			LoginPerAccountIP: e.integer("LOGIN_LIMIT_PER_ACCOUNT_IP", 5, 1, 1_000_000),
+			LoginPerAccount:   e.integer("LOGIN_LIMIT_PER_ACCOUNT", 50, 1, 1_000_000),
+			LoginPerIP:        e.integer("LOGIN_LIMIT_PER_IP", 30, 1, 1_000_000),
+			LoginWindow:       e.duration("LOGIN_LIMIT_WINDOW", 15*time.Minute),
 		},
 	}
 }

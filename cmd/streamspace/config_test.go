@@ -36,7 +36,7 @@ func TestServerConfigDefaults(t *testing.T) {
 	require.Equal(t, "admin", cfg.Auth.BootstrapUsername)
 	require.Empty(t, cfg.Auth.TrustedProxies)
 	require.Equal(t, server.RateLimitConfig{Window: time.Minute, UserLimit: 100, AdminLimit: 1000,
-		LoginPerAccount: 10, LoginPerIP: 30, LoginWindow: 15 * time.Minute}, cfg.HTTP.RateLimits)
+		LoginPerAccountIP: 5, LoginPerAccount: 50, LoginPerIP: 30, LoginWindow: 15 * time.Minute}, cfg.HTTP.RateLimits)
 	require.Equal(t, "127.0.0.1:8080", cfg.HTTP.ListenAddr)
 	require.Equal(t, 15*time.Second, cfg.HTTP.ReadTimeout)
 	require.Equal(t, 60*time.Second, cfg.HTTP.WriteTimeout)
