@@ -24,8 +24,8 @@ import (
 // ip_allowlist trigger notifies on every change.
 const IPAllowlistChannel = "streamspace_ip_allowlist"
 
-const ipEntryColumns = `id, user_id, cidr, description, enabled, granted, expires_at, expired_at, created_by,
-	created_at, updated_at`
+const ipEntryColumns = `id, user_id, cidr, description, enabled, granted, restricted, expires_at, expired_at,
+	created_by, created_at, updated_at`
 
 func scanIPEntry(row pgx.Row) (IPEntry, error) {
 	var (
@@ -33,7 +33,7 @@ func scanIPEntry(row pgx.Row) (IPEntry, error) {
 		userID    *uuid.UUID
 		createdBy *uuid.UUID
 	)
-	err := row.Scan(&e.ID, &userID, &e.Prefix, &e.Description, &e.Enabled, &e.Granted, &e.ExpiresAt,
+	err := row.Scan(&e.ID, &userID, &e.Prefix, &e.Description, &e.Enabled, &e.Granted, &e.Restricted, &e.ExpiresAt,
 		&e.ExpiredAt, &createdBy, &e.CreatedAt, &e.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return IPEntry{}, ErrNotFound
@@ -92,11 +92,11 @@ func InsertIPEntry(ctx context.Context, tx pgx.Tx, e *IPEntry) error {
 	if err := checkIPEntryPrefix(e.Prefix); err != nil {
 		return err
 	}
-	err := tx.QueryRow(ctx, `INSERT INTO ip_allowlist (user_id, cidr, description, enabled, granted, expires_at,
-			expired_at, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+	err := tx.QueryRow(ctx, `INSERT INTO ip_allowlist (user_id, cidr, description, enabled, granted, restricted,
+			expires_at, expired_at, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		RETURNING id, created_at, updated_at`,
-		ipEntryUUID(e.UserID), e.Prefix, e.Description, e.Enabled, e.Granted, e.ExpiresAt, e.ExpiredAt,
+		ipEntryUUID(e.UserID), e.Prefix, e.Description, e.Enabled, e.Granted, e.Restricted, e.ExpiresAt, e.ExpiredAt,
 		ipEntryUUID(e.CreatedBy),
 	).Scan(&e.ID, &e.CreatedAt, &e.UpdatedAt)
 	if err != nil {
@@ -125,7 +125,7 @@ func LockIPEntry(ctx context.Context, tx pgx.Tx, id int64) (IPEntry, error) {
 }
 
 // UpdateIPEntry writes the changeable fields of e (Prefix, Description,
-// Enabled, ExpiresAt, ExpiredAt; not the owner, Granted or the creation
+// Enabled, ExpiresAt, ExpiredAt; not the owner, the kind or the creation
 // facts) and sets UpdatedAt. ErrConflict when the new prefix is taken.
 func UpdateIPEntry(ctx context.Context, tx pgx.Tx, e *IPEntry) error {
 	if err := checkIPEntryPrefix(e.Prefix); err != nil {
@@ -154,11 +154,11 @@ func DeleteIPEntry(ctx context.Context, tx pgx.Tx, id int64) error {
 	return nil
 }
 
-// CountUserIPEntries counts the entries a user made for themselves (grants
-// and global entries excluded), for the per-user cap.
+// CountUserIPEntries counts the entries a user made for themselves (grants,
+// restrictions and global entries excluded), for the per-user cap.
 func CountUserIPEntries(ctx context.Context, tx pgx.Tx, userID uuid.UUID) (int, error) {
 	var n int
-	err := tx.QueryRow(ctx, `SELECT count(*) FROM ip_allowlist WHERE user_id = $1 AND NOT granted`, userID).Scan(&n)
+	err := tx.QueryRow(ctx, `SELECT count(*) FROM ip_allowlist WHERE user_id = $1 AND NOT granted AND NOT restricted`, userID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count ip allowlist entries of %s: %w", userID, err)
 	}

@@ -49,14 +49,15 @@ func (s *Store) ExpireIPEntry(ctx context.Context, id int64, workflowID, runID s
 	err := s.InTx(ctx, func(tx pgx.Tx) error {
 		res = ExpireResult{}
 		var (
-			userID  *uuid.UUID
-			cidr    string
-			enabled bool
-			granted bool
+			userID   *uuid.UUID
+			cidr     string
+			enabled  bool
+			granted  bool
+			restrict bool
 		)
-		err := tx.QueryRow(ctx, `SELECT user_id, cidr::text, enabled, granted, expires_at, now()
+		err := tx.QueryRow(ctx, `SELECT user_id, cidr::text, enabled, granted, restricted, expires_at, now()
 			FROM ip_allowlist WHERE id = $1 FOR UPDATE`, id).
-			Scan(&userID, &cidr, &enabled, &granted, &res.ExpiresAt, &res.Now)
+			Scan(&userID, &cidr, &enabled, &granted, &restrict, &res.ExpiresAt, &res.Now)
 		if errors.Is(err, pgx.ErrNoRows) {
 			res.Gone = true
 			return nil
@@ -80,7 +81,7 @@ func (s *Store) ExpireIPEntry(ctx context.Context, id int64, workflowID, runID s
 			scope = userID.String()
 		}
 		details, err := json.Marshal(map[string]any{"cidr": cidr, "user_id": scope,
-			"expires_at": res.ExpiresAt.UTC().Format(time.RFC3339Nano), "granted": granted})
+			"expires_at": res.ExpiresAt.UTC().Format(time.RFC3339Nano), "granted": granted, "restricted": restrict})
 		if err != nil {
 			return err
 		}

@@ -59,7 +59,8 @@ type IPEntry struct {
 	Prefix      netip.Prefix // a single address is a /32 or /128
 	Description string
 	Enabled     bool
-	Granted     bool
+	Granted     bool // an admin's grant for the user: widens their access
+	Restricted  bool // an admin's restriction of the user: confines them to it
 	ExpiresAt   *time.Time
 	ExpiredAt   *time.Time // set when the grant workflow disabled it
 	CreatedBy   uuid.UUID

@@ -86,7 +86,7 @@ func errAllowlistUnavailable() *Error {
 func ipRules(entries []schemas.IPEntry) []ipset.Rule {
 	rules := make([]ipset.Rule, 0, len(entries))
 	for _, e := range entries {
-		r := ipset.Rule{ID: e.ID, UserID: e.UserID, Prefix: e.Prefix, Granted: e.Granted}
+		r := ipset.Rule{ID: e.ID, UserID: e.UserID, Prefix: e.Prefix, Granted: e.Granted, Restricted: e.Restricted}
 		if e.ExpiresAt != nil {
 			r.ExpiresAt = *e.ExpiresAt
 		}

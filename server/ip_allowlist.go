@@ -18,19 +18,21 @@ import (
 
 // The IP allowlist API (the seed's "ip-whitelist"). Entries are global
 // (admins only) or a user's; an entry an admin makes for another user is a
-// grant (granted: true), which admits that user even from outside the
-// global list; a user's own entries can only narrow their access. How a
-// request is judged: allowlist_guard.go and internal/ipset.
+// grant (kind "grant", granted: true), which admits that user even from
+// outside the global list, or with kind "restrict" a restriction, which
+// confines that user to their restrictions; a user's own entries (kind
+// "own") can only narrow their access. How a request is judged:
+// allowlist_guard.go and internal/ipset.
 //
-//	POST   /api/security/ip-whitelist       {ip_address, description?, enabled?, expires_at?, user_id?, scope?, force?}
+//	POST   /api/security/ip-whitelist       {ip_address, description?, enabled?, expires_at?, user_id?, scope?, kind?, force?}
 //	GET    /api/security/ip-whitelist       users: their own entries (grants included);
 //	                                        admins: all, ?scope=global|user ?user_id= ?cursor= ?limit=
 //	GET    /api/security/ip-whitelist/{id}  another user's entry (or a global one, for a user): 404
 //	PATCH  /api/security/ip-whitelist/{id}  {ip_address?, description?, enabled?, expires_at? (null: never), force?}
 //	DELETE /api/security/ip-whitelist/{id}  ?force=true
 //
-// Users change only their own entries that are not grants; grants and
-// global entries are the admins'. A change that would refuse the caller's
+// Users change only their own entries; grants, restrictions and global
+// entries are the admins'. A change that would refuse the caller's
 // own current request answers 409 LOCKOUT_RISK unless forced. An entry with
 // expires_at has an expiry workflow (ipgrant/<id>, workflows/ipgrant.go) that
 // disables it at expiry; without Temporal, entries with an expiry cannot be
@@ -85,6 +87,26 @@ func ipEntryIDParam(r *http.Request) (int64, error) {
 	return id, nil
 }
 
+// The kinds of entry, as the API names them (ipEntryJSON.Kind).
+const (
+	ipKindOwn      = "own"
+	ipKindGrant    = "grant"
+	ipKindRestrict = "restrict"
+)
+
+// ipEntryKind names e's kind.
+func ipEntryKind(e schemas.IPEntry) string {
+	switch {
+	case e.Global():
+		return schemas.IPScopeGlobal
+	case e.Granted:
+		return ipKindGrant
+	case e.Restricted:
+		return ipKindRestrict
+	}
+	return ipKindOwn
+}
+
 // ipEntryScope names an entry's scope for audit details.
 func ipEntryScope(e schemas.IPEntry) string {
 	if e.Global() {
@@ -109,6 +131,7 @@ func auditIPEntry(ctx context.Context, e schemas.IPEntry) {
 	if !e.Global() {
 		auditSetDetail(ctx, "user_id", e.UserID.String())
 		auditSetDetail(ctx, "granted", e.Granted)
+		auditSetDetail(ctx, "kind", ipEntryKind(e))
 	}
 	if e.ExpiresAt != nil {
 		auditSetDetail(ctx, "expires_at", e.ExpiresAt.UTC().Format(time.RFC3339))
@@ -167,6 +190,11 @@ func (s *Server) createIPEntry(w http.ResponseWriter, r *http.Request) error {
 	}
 	e := schemas.IPEntry{Prefix: prefix, Description: req.Description, Enabled: req.Enabled == nil || *req.Enabled,
 		CreatedBy: p.UserID}
+	switch req.Kind {
+	case "", ipKindGrant, ipKindRestrict:
+	default:
+		return fieldError("kind", `must be "grant" or "restrict" (for another user's entry), or left out`)
+	}
 	switch req.Scope {
 	case schemas.IPScopeGlobal:
 		if !p.IsAdmin() {
@@ -174,6 +202,9 @@ func (s *Server) createIPEntry(w http.ResponseWriter, r *http.Request) error {
 		}
 		if req.UserID != nil {
 			return fieldError("user_id", `must be left out for a global entry ("scope": "global")`)
+		}
+		if req.Kind != "" {
+			return fieldError("kind", "applies to another user's entry; leave it out for a global entry")
 		}
 	case "", schemas.IPScopeUser:
 		e.UserID = p.UserID
@@ -186,10 +217,19 @@ func (s *Server) createIPEntry(w http.ResponseWriter, r *http.Request) error {
 				if !p.IsAdmin() {
 					return Errorf(CodeForbidden, "you may add entries only to your own allowlist")
 				}
-				// An admin's entry for another user is a grant. (An unknown
-				// user fails the insert's foreign key: 400 below.)
-				e.UserID, e.Granted = id, true
+				// An admin's entry for another user is a grant, or a
+				// restriction when asked. (An unknown user fails the
+				// insert's foreign key: 400 below.)
+				e.UserID = id
+				e.Granted, e.Restricted = req.Kind != ipKindRestrict, req.Kind == ipKindRestrict
 			}
+		}
+		if e.UserID == p.UserID && req.Kind != "" {
+			if !p.IsAdmin() {
+				return Errorf(CodeForbidden, "only admins make grants and restrictions; your own entries need no kind")
+			}
+			return fieldError("kind", "grants and restrictions are for another user (user_id); "+
+				"to narrow your own access, add an entry of your own without kind")
 		}
 	default:
 		return fieldError("scope", `must be "global" or "user"`)
@@ -205,7 +245,7 @@ func (s *Server) createIPEntry(w http.ResponseWriter, r *http.Request) error {
 		e.ExpiresAt = &t
 	}
 	err = s.deps.Store.InTx(ctx, func(tx pgx.Tx) error {
-		if !e.Global() && !e.Granted && !p.IsAdmin() {
+		if ipEntryKind(e) == ipKindOwn && !p.IsAdmin() {
 			n, err := schemas.CountUserIPEntries(ctx, tx, e.UserID)
 			if err != nil {
 				return err
@@ -295,8 +335,8 @@ func visibleIPEntry(p Principal, e schemas.IPEntry) bool {
 }
 
 // changeableIPEntry says whether the caller may change or delete e, as the
-// error to answer: a user may change only their own entries that are not
-// grants. (A user is told 404 for what they cannot see.)
+// error to answer: a user may change only their own entries, not grants or
+// restrictions. (A user is told 404 for what they cannot see.)
 func changeableIPEntry(p Principal, e schemas.IPEntry) error {
 	switch {
 	case p.IsAdmin():
@@ -305,6 +345,8 @@ func changeableIPEntry(p Principal, e schemas.IPEntry) error {
 		return errNoIPEntry()
 	case e.Granted:
 		return Errorf(CodeForbidden, "this entry is a grant an admin made for you; only admins change grants")
+	case e.Restricted:
+		return Errorf(CodeForbidden, "this entry is a restriction an admin set for you; only admins change restrictions")
 	}
 	return nil
 }

@@ -24,8 +24,11 @@ type ipEntryJSON struct {
 	UserID      *uuid.UUID `json:"user_id"` // null for a global entry
 	Description string     `json:"description"`
 	Enabled     bool       `json:"enabled"`
-	// Granted: an admin made this entry for the user; it admits them even
-	// from outside the global list, and only admins may change it.
+	// Kind: "global", "own" (a user's own entry: narrows their access),
+	// "grant" (an admin's: widens it) or "restrict" (an admin's: confines
+	// the user to their restrictions).
+	Kind string `json:"kind"`
+	// Granted: kind "grant", kept for clients that predate kind.
 	Granted   bool       `json:"granted"`
 	ExpiresAt *time.Time `json:"expires_at"`
 	// ExpiredAt: when the expiry workflow disabled the entry.
@@ -38,7 +41,7 @@ type ipEntryJSON struct {
 }
 
 func toIPEntryJSON(e schemas.IPEntry, now time.Time) ipEntryJSON {
-	v := ipEntryJSON{ID: e.ID, IPAddress: formatIPPrefix(e.Prefix), Scope: schemas.IPScopeUser,
+	v := ipEntryJSON{ID: e.ID, IPAddress: formatIPPrefix(e.Prefix), Scope: schemas.IPScopeUser, Kind: ipEntryKind(e),
 		Description: e.Description, Enabled: e.Enabled, Granted: e.Granted, ExpiresAt: utcTime(e.ExpiresAt),
 		ExpiredAt: utcTime(e.ExpiredAt), Active: e.Active(now), CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC()}
 	if e.Global() {
@@ -77,6 +80,7 @@ type createIPEntryRequest struct {
 	ExpiresAt   *string `json:"expires_at"` // RFC 3339, in the future
 	UserID      *string `json:"user_id"`    // admins: anyone; users: themselves
 	Scope       string  `json:"scope"`      // "global" (admins) | "user" (default)
+	Kind        string  `json:"kind"`       // another user's entry (admins): "grant" (default) | "restrict"
 	Force       bool    `json:"force"`      // apply even if it refuses the caller's own address
 }
 

@@ -813,11 +813,17 @@ func TestIPAllowlistFailurePolicy(t *testing.T) {
 
 // rbacNewIPEntry stores a disabled entry of the bundle's user (it restricts
 // nobody), for a destructive call.
-func rbacNewIPEntry(b *apiBundle) int64 {
+func rbacNewIPEntry(b *apiBundle) int64 { return rbacStoreIPEntry(b, false) }
+
+// rbacNewIPRestriction stores a disabled restriction of the bundle's user
+// (it confines nobody), for a call that changes or deletes it.
+func rbacNewIPRestriction(b *apiBundle) int64 { return rbacStoreIPEntry(b, true) }
+
+func rbacStoreIPEntry(b *apiBundle, restricted bool) int64 {
 	b.t.Helper()
 	n := seq.Add(1)
 	e := schemas.IPEntry{UserID: b.user.ID, Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(n >> 8), byte(n), 0}), 24),
-		Description: "rbac"}
+		Description: "rbac", Restricted: restricted}
 	ctx := context.Background()
 	require.NoError(b.t, b.store.InTx(ctx, func(tx pgx.Tx) error { return schemas.InsertIPEntry(ctx, tx, &e) }))
 	return e.ID

@@ -152,26 +152,57 @@ func TestRouteAccess(t *testing.T) {
 		}
 		return nil
 	}))
-	tokens := [4]string{"", b.user.Token, b.other.Token, b.admin.Token}
 	for key, rc := range routeTable {
 		if !routed[key] {
 			t.Errorf("routeTable lists %s, which the router does not serve", key)
 			continue
 		}
-		method, pattern, _ := strings.Cut(key, " ")
-		for who := range tokens {
-			path := pattern
-			if rc.path != nil {
-				path = rc.path(b)
-			}
-			var body any
-			if rc.body != nil {
-				body = rc.body(b)
-			}
-			resp, data := b.call(method, path, tokens[who], body)
-			if resp.StatusCode != rc.want[who] {
-				t.Errorf("%s as %s: got %d, want %d: %s", key, identityNames[who], resp.StatusCode, rc.want[who], data)
-			}
+		checkRouteCase(t, b, key, rc)
+	}
+}
+
+// checkRouteCase calls the route of key ("METHOD pattern") as each identity
+// and reports every status that is not rc's.
+func checkRouteCase(t *testing.T, b *apiBundle, key string, rc routeCase) {
+	t.Helper()
+	tokens := [4]string{"", b.user.Token, b.other.Token, b.admin.Token}
+	method, pattern, _ := strings.Cut(key, " ")
+	for who := range tokens {
+		path := pattern
+		if rc.path != nil {
+			path = rc.path(b)
 		}
+		var body any
+		if rc.body != nil {
+			body = rc.body(b)
+		}
+		resp, data := b.call(method, path, tokens[who], body)
+		if resp.StatusCode != rc.want[who] {
+			t.Errorf("%s as %s: got %d, want %d: %s", key, identityNames[who], resp.StatusCode, rc.want[who], data)
+		}
+	}
+}
+
+// IP restrictions share the allowlist routes (routeTable has their other
+// entries): only admins make, change or delete them.
+func TestIPRestrictionAccess(t *testing.T) {
+	t.Parallel()
+	b := newAPI(t)
+	restrictVictim := func(b *apiBundle) any {
+		return map[string]any{"ip_address": "10.77.0.0/16", "user_id": freshUser(b), "kind": "restrict"}
+	}
+	restrictSelf := func(*apiBundle) any { return map[string]any{"ip_address": "10.78.0.0/16", "kind": "restrict"} }
+	aliceRestriction := func(b *apiBundle) string { return entryPath(rbacNewIPRestriction(b)) }
+	for _, c := range []struct {
+		key string
+		rc  routeCase
+	}{
+		{"POST /api/security/ip-whitelist", routeCase{body: restrictVictim, want: adminOnly(201)}},
+		{"POST /api/security/ip-whitelist", routeCase{body: restrictSelf, want: [4]int{401, 403, 403, 400}}},
+		{"PATCH /api/security/ip-whitelist/{id}", routeCase{path: aliceRestriction,
+			body: func(*apiBundle) any { return map[string]any{"description": "changed"} }, want: [4]int{401, 403, 404, 200}}},
+		{"DELETE /api/security/ip-whitelist/{id}", routeCase{path: aliceRestriction, want: [4]int{401, 403, 404, 204}}},
+	} {
+		checkRouteCase(t, b, c.key, c.rc)
 	}
 }

@@ -17,21 +17,27 @@
 // gets the same answer either way.
 //
 // A Policy is the compiled allowlist for every user. Entries are global or
-// belong to one user; a user's entry an admin made is a grant. A request by
-// user U from address A is admitted when
+// belong to one user; a user's entry an admin made is a grant or a
+// restriction. A request by user U from address A is admitted when
 //
+//  0. A is in one of U's restrictions, if an admin restricted U at all, and
 //  1. A is in one of U's grants (an admin let U in from there), or
 //  2. A is in the global list, if there is one, and in U's own entries, if
 //     U made any.
 //
 // No entries at all admit everyone; an invalid address is refused as soon
 // as any entry applies. So users can only narrow their own access, never
-// widen the admins' list, and a (temporary) grant lets one user in from
-// outside the global list without shutting them out of the usual networks.
+// widen the admins' list; a (temporary) grant lets one user in from
+// outside the global list without shutting them out of the usual networks;
+// and a restriction confines one user (a contractor) to its networks, so
+// neither the global list nor a grant admits them from anywhere else. A
+// restriction never admits by itself: to confine a user to a network
+// outside the global list, an admin gives them a grant and a restriction
+// for it.
 //
-// Compiled, it is the global Set plus, per user, a Set of the
-// admins' grants and a Set of the user's own entries, looked up in a map by
-// user ID. Compile drops the rules already expired and remembers the
+// Compiled, it is the global Set plus, per user, a Set of the admins'
+// grants, a Set of the admins' restrictions and a Set of the user's own
+// entries, looked up in a map by user ID. Compile drops the rules already expired and remembers the
 // earliest future expiry (ValidUntil), after which the caller must compile
 // again, so an expired grant is refused even if the workflow that disables
 // it is late.

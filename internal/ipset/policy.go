@@ -21,6 +21,11 @@ type Rule struct {
 	// Granted marks a per-user entry an admin created: it admits its user
 	// even from outside the global list. Ignored on global entries.
 	Granted bool
+	// Restricted marks a per-user entry an admin created to confine its
+	// user: once a user has one, they are refused from outside all of
+	// them. It only narrows (never admits by itself). Ignored on global
+	// entries and on grants (the store never makes both).
+	Restricted bool
 	// ExpiresAt ends the entry: it counts only strictly before this
 	// instant. The zero time means it never expires.
 	ExpiresAt time.Time
@@ -50,6 +55,9 @@ const (
 	// ReasonNotInUserList: refused, inside the global list (or there is
 	// none) but outside the user's own entries.
 	ReasonNotInUserList Reason = "not_in_user_list"
+	// ReasonNotInRestriction: refused, the user is confined by an admin's
+	// restrictions and the address is in none of them.
+	ReasonNotInRestriction Reason = "not_in_restriction"
 	// ReasonInvalidAddress: refused, the client address is unknown or
 	// invalid while some entry applies to the user.
 	ReasonInvalidAddress Reason = "invalid_address"
@@ -74,9 +82,11 @@ type Policy struct {
 
 // userSets holds one user's active entries.
 type userSets struct {
-	grants  *Set // Granted = true
-	self    *Set // Granted = false
-	hasSelf bool
+	grants      *Set // Granted
+	self        *Set // neither Granted nor Restricted
+	restrict    *Set // Restricted
+	hasSelf     bool
+	hasRestrict bool
 }
 
 // Compile builds the policy in force at now from the enabled entries. A rule
@@ -90,8 +100,8 @@ func Compile(rules []Rule, now time.Time) *Policy {
 	p := &Policy{users: make(map[uuid.UUID]*userSets)}
 	var global []netip.Prefix
 	type lists struct {
-		grants, self []netip.Prefix
-		hasSelf      bool
+		grants, self, restrict []netip.Prefix
+		hasSelf, hasRestrict   bool
 	}
 	per := make(map[uuid.UUID]*lists)
 	for _, r := range rules {
@@ -114,16 +124,21 @@ func Compile(rules []Rule, now time.Time) *Policy {
 			l = &lists{}
 			per[r.UserID] = l
 		}
-		if r.Granted {
+		switch {
+		case r.Granted:
 			l.grants = append(l.grants, r.Prefix)
-		} else {
+		case r.Restricted:
+			l.hasRestrict = true
+			l.restrict = append(l.restrict, r.Prefix)
+		default:
 			l.hasSelf = true
 			l.self = append(l.self, r.Prefix)
 		}
 	}
 	p.global = NewSet(global...)
 	for id, l := range per {
-		p.users[id] = &userSets{grants: NewSet(l.grants...), self: NewSet(l.self...), hasSelf: l.hasSelf}
+		p.users[id] = &userSets{grants: NewSet(l.grants...), self: NewSet(l.self...), restrict: NewSet(l.restrict...),
+			hasSelf: l.hasSelf, hasRestrict: l.hasRestrict}
 	}
 	return p
 }
@@ -145,18 +160,23 @@ func (p *Policy) Stale(now time.Time) bool {
 func (p *Policy) Rules() []Rule { return slices.Clone(p.rules) }
 
 // Restricted reports whether any rule applies to the user: a global entry or
-// one of theirs (grant or own). An unrestricted user is allowed from any
+// one of theirs (grant, restriction or own). An unrestricted user is allowed from any
 // address, even an unknown one.
 func (p *Policy) Restricted(user uuid.UUID) bool {
 	return p.hasGlobal || p.users[user] != nil
 }
 
 // Check decides whether user may make a request from a (the trusted client
-// address). With G the global list, Gr the user's grants and S the user's
-// own entries:
+// address). With G the global list, Gr the user's grants, S the user's own
+// entries and R the user's restrictions:
 //
-//  1. a in Gr: allowed;
+//  0. R not empty and a not in R: refused;
+//  1. otherwise a in Gr: allowed;
 //  2. otherwise allowed iff (G empty or a in G) and (S empty or a in S).
+//
+// That is, allowed iff (R empty or a in R) and (a in Gr or ((G empty or a in
+// G) and (S empty or a in S))): a restriction only narrows, a grant only
+// widens, within the restrictions.
 //
 // An invalid address is refused when any of them is non-empty, and allowed
 // when all are empty. IPv4-mapped addresses count as IPv4; zones are
@@ -168,6 +188,9 @@ func (p *Policy) Check(user uuid.UUID, a netip.Addr) Verdict {
 	}
 	if !a.IsValid() {
 		return Verdict{Reason: ReasonInvalidAddress}
+	}
+	if u != nil && u.hasRestrict && !u.restrict.Contains(a) {
+		return Verdict{Reason: ReasonNotInRestriction}
 	}
 	if u != nil && u.grants.Contains(a) {
 		return Verdict{Allowed: true, Reason: ReasonGrant}

@@ -24,6 +24,9 @@ func own(u uuid.UUID, p string) Rule {
 func grant(u uuid.UUID, p string) Rule {
 	return Rule{UserID: u, Prefix: netip.MustParsePrefix(p), Granted: true}
 }
+func restrict(u uuid.UUID, p string) Rule {
+	return Rule{UserID: u, Prefix: netip.MustParsePrefix(p), Restricted: true}
+}
 func until(r Rule, at time.Time) Rule { r.ExpiresAt = at; return r }
 
 func allowed(r Reason) Verdict { return Verdict{Allowed: true, Reason: r} }
@@ -196,4 +199,40 @@ func TestPolicyCheckDoesNotAllocate(t *testing.T) {
 		}
 	})
 	require.Zero(t, n)
+}
+
+// A restriction confines its user: outside it neither the global list, a
+// grant nor their own entries admit them; inside it the usual rules apply
+// (it narrows, never admits by itself); other users are unaffected.
+func TestPolicyRestriction(t *testing.T) {
+	t.Parallel()
+	p := Compile([]Rule{
+		global("10.0.0.0/8"),
+		restrict(alice, "10.1.0.0/16"),
+		grant(alice, "198.51.100.0/24"),
+		grant(bob, "198.51.100.0/24"),
+		own(alice, "10.1.2.0/24"),
+		restrict(carol, "192.0.2.0/24"),
+		grant(carol, "192.0.2.0/24"),
+	}, t0)
+	require.Equal(t, refused(ReasonNotInRestriction), p.Check(alice, addr("10.2.0.1")), "in the global list, outside the restriction")
+	require.Equal(t, refused(ReasonNotInRestriction), p.Check(alice, addr("198.51.100.7")), "in a grant, outside the restriction")
+	require.Equal(t, allowed(ReasonUser), p.Check(alice, addr("10.1.2.3")))
+	require.Equal(t, refused(ReasonNotInUserList), p.Check(alice, addr("10.1.9.9")), "inside it, her own entries still narrow")
+	require.Equal(t, refused(ReasonInvalidAddress), p.Check(alice, netip.Addr{}))
+	require.Equal(t, allowed(ReasonGrant), p.Check(bob, addr("198.51.100.7")), "a grant still widens for others")
+	require.Equal(t, allowed(ReasonGlobal), p.Check(bob, addr("10.2.0.1")))
+	// Confined to a network outside the global list: a grant and a
+	// restriction for it.
+	require.Equal(t, allowed(ReasonGrant), p.Check(carol, addr("192.0.2.5")))
+	require.Equal(t, refused(ReasonNotInRestriction), p.Check(carol, addr("10.2.0.1")))
+	require.True(t, p.Restricted(carol))
+
+	// A restriction alone, outside the global list, admits nobody; expired,
+	// it no longer confines.
+	p = Compile([]Rule{global("10.0.0.0/8"), until(restrict(alice, "192.0.2.0/24"), t0.Add(time.Hour))}, t0)
+	require.Equal(t, refused(ReasonNotInGlobal), p.Check(alice, addr("192.0.2.5")))
+	require.Equal(t, refused(ReasonNotInRestriction), p.Check(alice, addr("10.2.0.1")))
+	p = Compile(p.Rules(), t0.Add(time.Hour))
+	require.Equal(t, allowed(ReasonGlobal), p.Check(alice, addr("10.2.0.1")))
 }
