@@ -1,11 +1,16 @@
 package kubestack
 
 import (
+	"bytes"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/streamspace/enterprise/internal/buildprogress"
 	"github.com/streamspace/enterprise/internal/localproc"
 )
 
@@ -64,9 +69,26 @@ func TestEnsureBinariesBuildsWhatIsMissing(t *testing.T) {
 	}
 
 	good := fakeGo(t, goodGo)
-	got, err := ensureBinaries(t.Context(), cache, module, good, nil)
+	planned := MissingBinaries(cache)
+	if want := []string{"kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "metrics-server"}; !slices.Equal(planned, want) {
+		t.Fatalf("MissingBinaries = %q, want %q", planned, want)
+	}
+	var log bytes.Buffer
+	progress := buildprogress.New(slog.New(slog.NewTextHandler(&log, nil)), cache, planned)
+	got, err := ensureBinaries(t.Context(), cache, module, good, progress)
 	if err != nil || got != want {
 		t.Fatalf("build: %+v, %v", got, err)
+	}
+	// One step per binary, numbered in the order of the plan.
+	for i, name := range planned {
+		for _, line := range []string{fmt.Sprintf("[%d/7] building %s (", i+1, name), fmt.Sprintf("[%d/7] built %s in ", i+1, name)} {
+			if !strings.Contains(log.String(), line) {
+				t.Fatalf("progress lacks %q:\n%s", line, log.String())
+			}
+		}
+	}
+	if m := MissingBinaries(cache); len(m) != 0 {
+		t.Fatalf("MissingBinaries after the build = %q", m)
 	}
 	for _, p := range []string{got.APIServer, got.Etcd, got.ControllerManager, got.Scheduler, got.Kubectl, got.Kwok, got.MetricsServer} {
 		if !localproc.IsExecutable(p) {
