@@ -19,11 +19,11 @@ const HeartbeatEvery = 30 * time.Second
 
 // FirstRunEstimate is what a first run builds in on two cores (measured: 15
 // minutes, the Kubernetes binaries about 10 of them).
-const FirstRunEstimate = "a first run takes about 15 minutes on two cores (the Kubernetes binaries about 10), later runs seconds"
+const FirstRunEstimate = "a whole first run takes about 15 minutes on two cores, the Kubernetes binaries about 10 of them; later runs seconds"
 
 // PlanLine announces the components to build.
 func PlanLine(components []string) string {
-	return fmt.Sprintf("building %d %s once (%s): %s",
+	return fmt.Sprintf("building %d missing %s once (%s): %s",
 		len(components), plural(len(components), "component", "components"), FirstRunEstimate, strings.Join(components, ", "))
 }
 
@@ -41,6 +41,12 @@ func HeartbeatLine(component string, n, total int, onIt, elapsed time.Duration) 
 // DoneLine says that component is built and how long it took.
 func DoneLine(component string, n, total int, took, elapsed time.Duration) string {
 	return fmt.Sprintf("[%d/%d] built %s in %s (%s elapsed)", n, total, component, Duration(took), Duration(elapsed))
+}
+
+// WaitLine says the builds wait for another process building what, for how
+// long so far.
+func WaitLine(what string, waited, elapsed time.Duration) string {
+	return fmt.Sprintf("waiting for another process building %s: %s so far (%s elapsed)", what, Duration(waited), Duration(elapsed))
 }
 
 // SummaryLine closes the builds: how many components were built in how long.

@@ -33,10 +33,6 @@ func New(logger *slog.Logger, dir string, planned []string) *Progress {
 	return p
 }
 
-// Logger is the logger the progress goes to, for what else a build says
-// (waiting for another process's build, ...).
-func (p *Progress) Logger() *slog.Logger { return p.logger }
-
 // Step builds component with build, saying when it starts, every
 // HeartbeatEvery while it runs, and when it is done. A component that was
 // not planned extends the total.
@@ -47,6 +43,31 @@ func (p *Progress) Step(component string, build func() error) error {
 	stepStart := time.Now()
 	p.logger.Info(StartLine(component, n, total, time.Since(p.start)))
 
+	stop := p.heartbeat(func(now time.Time) string {
+		return HeartbeatLine(component, n, total, now.Sub(stepStart), now.Sub(p.start))
+	})
+	err := build()
+	stop()
+	if err != nil {
+		return err
+	}
+	p.built++
+	p.logger.Info(DoneLine(component, n, total, time.Since(stepStart), time.Since(p.start)))
+	return nil
+}
+
+// Waiting says that the builds wait for another process building what (it
+// holds the build lock), then again every HeartbeatEvery until stop is
+// called.
+func (p *Progress) Waiting(what string) (stop func()) {
+	since := time.Now()
+	p.logger.Info(WaitLine(what, 0, since.Sub(p.start)))
+	return p.heartbeat(func(now time.Time) string { return WaitLine(what, now.Sub(since), now.Sub(p.start)) })
+}
+
+// heartbeat logs line(now) every p.every until stop is called; nothing is
+// logged once stop has returned.
+func (p *Progress) heartbeat(line func(now time.Time) string) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -57,19 +78,14 @@ func (p *Progress) Step(component string, build func() error) error {
 			case <-done:
 				return
 			case now := <-tick.C:
-				p.logger.Info(HeartbeatLine(component, n, total, now.Sub(stepStart), now.Sub(p.start)))
+				p.logger.Info(line(now))
 			}
 		}
 	})
-	err := build()
-	close(done)
-	wg.Wait() // no heartbeat after the step's last line
-	if err != nil {
-		return err
-	}
-	p.built++
-	p.logger.Info(DoneLine(component, n, total, time.Since(stepStart), time.Since(p.start)))
-	return nil
+	return sync.OnceFunc(func() {
+		close(done)
+		wg.Wait()
+	})
 }
 
 // Finish closes the report: the summary with the total time when anything

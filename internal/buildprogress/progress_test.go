@@ -82,7 +82,7 @@ func TestProgressStepsHeartbeatAndSummary(t *testing.T) {
 		}
 	}
 	want := []*regexp.Regexp{
-		regexp.MustCompile(`^building 2 components once \(a first run takes about 15 minutes on two cores .*\): kube-apiserver, kwok$`),
+		regexp.MustCompile(`^building 2 missing components once \(a whole first run takes about 15 minutes on two cores.*\): kube-apiserver, kwok$`),
 		regexp.MustCompile(`^\[1/2\] building kube-apiserver \(\d+s elapsed\)$`),
 		regexp.MustCompile(`^\[1/2\] built kube-apiserver in \d+s \(\d+s elapsed\)$`),
 		regexp.MustCompile(`^\[2/2\] building kwok \(\d+s elapsed\)$`),
@@ -128,6 +128,23 @@ func TestProgressFailedStepAndUnplanned(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^\[2/2\] built kwok in`).MatchString(rec.all()[len(rec.all())-1]) {
 		t.Fatalf("lines:\n%s", strings.Join(rec.all(), "\n"))
+	}
+}
+
+func TestProgressWaiting(t *testing.T) {
+	rec := newRecorder()
+	p := New(slog.New(rec), "/cache", nil)
+	p.every = 5 * time.Millisecond
+	stop := p.Waiting("the Temporal CLI")
+	again := regexp.MustCompile(`^waiting for another process building the Temporal CLI: \d+s so far \(\d+s elapsed\)$`)
+	rec.waitFor(t, again) // the first line
+	rec.waitFor(t, again) // a heartbeat
+	stop()
+	n := len(rec.all())
+	stop() // twice is harmless
+	p.Finish()
+	if got := rec.all(); len(got) != n+1 || got[n] != "using the cached binaries in /cache" {
+		t.Fatalf("after the wait, lines:\n%s", strings.Join(got, "\n"))
 	}
 }
 

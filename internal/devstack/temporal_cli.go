@@ -86,9 +86,11 @@ func ensureTemporalCLI(ctx context.Context, cacheDir, goTool string, progress *b
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
+	stopWaiting := func() {}
 	lock, err := localproc.WaitLock(ctx, filepath.Join(dir, ".build.lock"), func(error) {
-		progress.Logger().Info("waiting for another process building the Temporal CLI", "dir", dir)
+		stopWaiting = progress.Waiting("the Temporal CLI in " + dir)
 	})
+	stopWaiting()
 	if err != nil {
 		return "", err
 	}

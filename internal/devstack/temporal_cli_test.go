@@ -64,7 +64,7 @@ printf '#!/bin/sh\necho fake temporal\n' > "$GOBIN/temporal" && chmod +x "$GOBIN
 	if err != nil || got != want || !localproc.IsExecutable(want) {
 		t.Fatalf("build: %q, %v (want %q, executable)", got, err, want)
 	}
-	for _, line := range []string{"building 1 component once", "[1/1] building temporal-cli", "[1/1] built temporal-cli in "} {
+	for _, line := range []string{"building 1 missing component once", "[1/1] building temporal-cli", "[1/1] built temporal-cli in "} {
 		if !strings.Contains(log.String(), line) {
 			t.Fatalf("progress lacks %q:\n%s", line, log.String())
 		}

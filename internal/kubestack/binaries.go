@@ -133,9 +133,11 @@ func ensureBinaries(ctx context.Context, cacheDir, moduleDir, goTool string, pro
 	if err := os.MkdirAll(b.Dir, 0o755); err != nil {
 		return b, err
 	}
+	stopWaiting := func() {}
 	lock, err := localproc.WaitLock(ctx, filepath.Join(b.Dir, ".build.lock"), func(error) {
-		progress.Logger().Info("waiting for another process building the Kubernetes binaries", "dir", b.Dir)
+		stopWaiting = progress.Waiting("the Kubernetes binaries in " + b.Dir)
 	})
+	stopWaiting()
 	if err != nil {
 		return b, err
 	}

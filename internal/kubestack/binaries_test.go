@@ -2,6 +2,7 @@ package kubestack
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/streamspace/enterprise/internal/buildprogress"
 	"github.com/streamspace/enterprise/internal/localproc"
@@ -148,5 +150,65 @@ func TestFindBuildModule(t *testing.T) {
 	}
 	if _, err := FindBuildModule(t.TempDir()); err == nil {
 		t.Fatal("found a module outside the repository")
+	}
+}
+
+// notifyHandler is a slog handler that sends each message on a channel.
+type notifyHandler chan string
+
+func (h notifyHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h notifyHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h notifyHandler) WithGroup(string) slog.Handler            { return h }
+func (h notifyHandler) Handle(_ context.Context, r slog.Record) error {
+	h <- r.Message
+	return nil
+}
+
+// While another process holds the build lock, EnsureBinaries says it waits
+// and, once the lock is free, uses what that process built.
+func TestEnsureBinariesWaitsForAnotherBuild(t *testing.T) {
+	cache := t.TempDir()
+	b := BinariesIn(cache)
+	if err := os.MkdirAll(b.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := localproc.TryLock(filepath.Join(b.Dir, ".build.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FAKEGO_LOG", filepath.Join(t.TempDir(), "go.log"))
+	lines := make(notifyHandler, 100)
+	progress := buildprogress.New(slog.New(lines), cache, MissingBinaries(cache))
+	done := make(chan error, 1)
+	go func() {
+		_, err := ensureBinaries(t.Context(), cache, "", fakeGo(t, `echo "built while another held the lock" >&2; exit 1`), progress)
+		done <- err
+	}()
+	deadline := time.After(10 * time.Second)
+	for waiting := false; !waiting; {
+		select {
+		case m := <-lines:
+			waiting = strings.HasPrefix(m, "waiting for another process building the Kubernetes binaries in "+b.Dir+": 0s so far")
+		case <-deadline:
+			t.Fatal("no line saying it waits for the other build")
+		}
+	}
+	// The other process builds everything, then lets go.
+	for _, path := range []string{b.APIServer, b.Etcd, b.ControllerManager, b.Scheduler, b.Kubectl, b.Kwok, b.MetricsServer} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lock.Unlock()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("after the wait: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("EnsureBinaries still waiting after the lock was released")
 	}
 }
