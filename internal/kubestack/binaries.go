@@ -111,7 +111,7 @@ func MissingBinaries(cacheDir string) []string {
 // (the build cache shares what they have in common), kwok and metrics-server
 // with `go install`. Each build is a step of progress (n of m, elapsed, a
 // heartbeat while it runs; nil reports nothing). A first build takes about 10
-// minutes on two cores (kube-apiserver most of it), then it is a no-op.
+// minutes on two cores, then it is a no-op.
 // Builds run under a lock (concurrent callers wait for one build) into a
 // temporary directory renamed into place, so a killed build leaves no half
 // binary. moduleDir may be "" when everything is built already.
