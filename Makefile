@@ -22,7 +22,7 @@ run: build ## run the whole local stack (PostgreSQL, Temporal + Web UI, local Ku
 test: build ## run unit, integration and end-to-end tests (starts a private PostgreSQL and Temporal dev server; builds the Kubernetes binaries once)
 	$(BIN) testenv -- go test $(GO_TEST_FLAGS) ./...
 
-k8s-bins: ## build the local Kubernetes binaries into ~/.cache/streamspace/k8s-v1.37.2 (once, ~5 min; run and test do it too)
+k8s-bins: ## build the local Kubernetes binaries into ~/.cache/streamspace/k8s-v1.37.2 (once, ~10 min on 2 cores, with progress; run and test do it too)
 	go run ./internal/kubestack/cmd/k8sbins
 
 bench: build ## run the outbox relay benchmark against a private PostgreSQL and Temporal dev server

@@ -39,18 +39,24 @@ func cmdDev(ctx context.Context, lookup func(string) (string, bool), stdout, std
 	}
 
 	// Build what is missing before starting anything, so that nothing idles
-	// through a first build (Kubernetes ~5 min, Temporal CLI ~6 min, once).
+	// through a first build (about 15 minutes on two cores, once: Kubernetes
+	// ~10, the Temporal CLI ~5), saying what it is on as it goes.
+	needKube, needTemporal := cfg.Kubeconfig == "", cfg.Temporal.Address == ""
+	builds := firstRunBuilds(cfg.CacheDir, needKube, needTemporal && cfg.TemporalCLI == "", logger)
 	var kubeBins kubestack.Binaries
-	if cfg.Kubeconfig == "" {
-		if kubeBins, err = kubeBinaries(ctx, cfg.CacheDir, logger); err != nil {
+	if needKube {
+		if kubeBins, err = kubeBinaries(ctx, cfg.CacheDir, builds); err != nil {
 			return err
 		}
 	}
 	var cli string
-	if cfg.Temporal.Address == "" {
-		if cli, err = temporalCLI(ctx, cfg.TemporalCLI, cfg.CacheDir, logger); err != nil {
+	if needTemporal {
+		if cli, err = temporalCLI(ctx, cfg.TemporalCLI, cfg.CacheDir, builds); err != nil {
 			return err
 		}
+	}
+	if needKube || (needTemporal && cfg.TemporalCLI == "") {
+		builds.Finish()
 	}
 
 	if cfg.DatabaseURL == "" {

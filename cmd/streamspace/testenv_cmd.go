@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/streamspace/enterprise/internal/devstack"
-	"github.com/streamspace/enterprise/internal/kubestack"
 )
 
 // cmdTestenv runs a command (normally `go test ./...`) with the dependencies
@@ -53,14 +51,16 @@ func cmdTestenv(ctx context.Context, args []string, lookup func(string) (string,
 		return fail(err)
 	}
 	env := append(os.Environ(), "STREAMSPACE_CACHE_DIR="+cacheDir)
-	cli, err := temporalCLI(ctx, cliOverride, cacheDir, logger)
+	builds := firstRunBuilds(cacheDir, true, cliOverride == "", logger)
+	if _, err := kubeBinaries(ctx, cacheDir, builds); err != nil {
+		return fail(err)
+	}
+	cli, err := temporalCLI(ctx, cliOverride, cacheDir, builds)
 	if err != nil {
 		return fail(err)
 	}
+	builds.Finish()
 	env = append(env, "TEMPORAL_CLI="+cli)
-	if _, err := kubeBinaries(ctx, cacheDir, logger); err != nil {
-		return fail(err)
-	}
 	if dbURL == "" {
 		dir, err := os.MkdirTemp("", "streamspace-testenv-")
 		if err != nil {
@@ -107,19 +107,4 @@ func cacheDirOr(dir string) (string, error) {
 		return devstack.DefaultCacheDir()
 	}
 	return filepath.Abs(dir)
-}
-
-// kubeBinaries returns the local Kubernetes control plane's binaries in
-// cacheDir, building them first from deploy/k8sbins (found from the working
-// directory upwards) if any is missing: about 5 minutes on two cores, once.
-func kubeBinaries(ctx context.Context, cacheDir string, logger *slog.Logger) (kubestack.Binaries, error) {
-	// The module is needed only for a build; without one EnsureBinaries says
-	// where to run from.
-	module, _ := kubestack.FindBuildModule(".")
-	bins, err := kubestack.EnsureBinaries(ctx, cacheDir, module, logger)
-	if err != nil {
-		return bins, fmt.Errorf("local Kubernetes binaries: %w", err)
-	}
-	logger.Debug("local Kubernetes binaries ready", "dir", bins.Dir)
-	return bins, nil
 }

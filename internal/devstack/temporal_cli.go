@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"time"
 
+	"github.com/streamspace/enterprise/internal/buildprogress"
 	"github.com/streamspace/enterprise/internal/localproc"
 )
 
@@ -46,25 +45,38 @@ func TemporalCLIPath(cacheDir string) string {
 	return filepath.Join(cacheDir, "bin", "temporal-"+TemporalCLIVersion, "temporal")
 }
 
-// EnsureTemporalCLI returns the path of the pinned Temporal CLI, building it
-// with `go install` first if it is missing (several minutes, once). The
-// build goes to a temporary directory that is renamed into place, so an
-// interrupted build leaves no half binary; concurrent callers wait for one
-// build. An empty cacheDir means DefaultCacheDir().
-func EnsureTemporalCLI(ctx context.Context, cacheDir string, logger *slog.Logger) (string, error) {
-	return ensureTemporalCLI(ctx, cacheDir, "go", logger)
+// TemporalCLIComponent names the Temporal CLI in build progress.
+const TemporalCLIComponent = "temporal-cli"
+
+// MissingTemporalCLI is [TemporalCLIComponent] when the pinned CLI is not
+// built in cacheDir yet, else empty (for a buildprogress plan).
+func MissingTemporalCLI(cacheDir string) []string {
+	if localproc.IsExecutable(TemporalCLIPath(cacheDir)) {
+		return nil
+	}
+	return []string{TemporalCLIComponent}
 }
 
-func ensureTemporalCLI(ctx context.Context, cacheDir, goTool string, logger *slog.Logger) (string, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+// EnsureTemporalCLI returns the path of the pinned Temporal CLI, building it
+// with `go install` first if it is missing (about 5 minutes on two cores,
+// once), as a step of progress (nil reports nothing). The build goes to a
+// temporary directory that is renamed into place, so an interrupted build
+// leaves no half binary; concurrent callers wait for one build. An empty
+// cacheDir means DefaultCacheDir().
+func EnsureTemporalCLI(ctx context.Context, cacheDir string, progress *buildprogress.Progress) (string, error) {
+	return ensureTemporalCLI(ctx, cacheDir, "go", progress)
+}
+
+func ensureTemporalCLI(ctx context.Context, cacheDir, goTool string, progress *buildprogress.Progress) (string, error) {
 	if cacheDir == "" {
 		d, err := DefaultCacheDir()
 		if err != nil {
 			return "", err
 		}
 		cacheDir = d
+	}
+	if progress == nil {
+		progress = buildprogress.New(nil, cacheDir, nil)
 	}
 	path := TemporalCLIPath(cacheDir)
 	if localproc.IsExecutable(path) {
@@ -74,9 +86,11 @@ func ensureTemporalCLI(ctx context.Context, cacheDir, goTool string, logger *slo
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
+	stopWaiting := func() {}
 	lock, err := localproc.WaitLock(ctx, filepath.Join(dir, ".build.lock"), func(error) {
-		logger.Info("waiting for another process building the Temporal CLI", "dir", dir)
+		stopWaiting = progress.Waiting("the Temporal CLI in " + dir)
 	})
+	stopWaiting()
 	if err != nil {
 		return "", err
 	}
@@ -89,15 +103,21 @@ func ensureTemporalCLI(ctx context.Context, cacheDir, goTool string, logger *slo
 	if err != nil {
 		return "", fmt.Errorf("building the Temporal CLI needs the go command: %w", err)
 	}
-	tmp, err := os.MkdirTemp(dir, ".build-")
-	if err != nil {
+	if err := progress.Step(TemporalCLIComponent, func() error { return goInstallCLI(ctx, goBin, dir, path) }); err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(tmp)
+	return path, nil
+}
 
+// goInstallCLI installs the pinned CLI into a temporary directory in dir and
+// renames it to path.
+func goInstallCLI(ctx context.Context, goBin, dir, path string) error {
+	tmp, err := os.MkdirTemp(dir, ".build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
 	pkg := temporalCLIPackage + "@" + TemporalCLIVersion
-	logger.Info("building the Temporal CLI (once; this takes several minutes)", "package", pkg, "into", path)
-	start := time.Now()
 	out := localproc.NewTailBuffer(8 << 10)
 	cmd := newCmd(ctx, nil, localproc.EnvWithout([]string{"GOBIN=", "GOWORK="}, "GOBIN="+tmp, "GOWORK=off"), goBin, "install", pkg)
 	cmd.Dir = tmp // outside any module, so only the CLI's own go.mod applies
@@ -106,15 +126,11 @@ func ensureTemporalCLI(ctx context.Context, cacheDir, goTool string, logger *slo
 		if ctx.Err() != nil {
 			err = errors.Join(err, ctx.Err())
 		}
-		return "", fmt.Errorf("go install %s: %w\n%s", pkg, err, out)
+		return fmt.Errorf("go install %s: %w\n%s", pkg, err, out)
 	}
 	built := filepath.Join(tmp, "temporal")
 	if !localproc.IsExecutable(built) {
-		return "", fmt.Errorf("go install %s produced no %s\n%s", pkg, built, out)
+		return fmt.Errorf("go install %s produced no %s\n%s", pkg, built, out)
 	}
-	if err := os.Rename(built, path); err != nil {
-		return "", err
-	}
-	logger.Info("built the Temporal CLI", "path", path, "took", time.Since(start).Round(time.Second))
-	return path, nil
+	return os.Rename(built, path)
 }

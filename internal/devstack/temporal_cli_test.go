@@ -1,11 +1,14 @@
 package devstack
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/streamspace/enterprise/internal/buildprogress"
 	"github.com/streamspace/enterprise/internal/localproc"
 )
 
@@ -42,7 +45,7 @@ func TestEnsureTemporalCLIBuild(t *testing.T) {
 	want := TemporalCLIPath(cache)
 
 	failing := fakeGo(t, `echo "compile error" >&2; printf 'half' > "$GOBIN/temporal"; exit 1`)
-	if _, err := ensureTemporalCLI(t.Context(), cache, failing, testLogger(t)); err == nil || !strings.Contains(err.Error(), "compile error") {
+	if _, err := ensureTemporalCLI(t.Context(), cache, failing, nil); err == nil || !strings.Contains(err.Error(), "compile error") {
 		t.Fatalf("failing build: err = %v", err)
 	}
 	if _, err := os.Stat(want); !os.IsNotExist(err) {
@@ -52,9 +55,22 @@ func TestEnsureTemporalCLIBuild(t *testing.T) {
 	good := fakeGo(t, `[ "$1 $2" = "install github.com/temporalio/cli/cmd/temporal@v1.5.1" ] || { echo "bad args: $*" >&2; exit 2; }
 [ "$GOWORK" = off ] || exit 3
 printf '#!/bin/sh\necho fake temporal\n' > "$GOBIN/temporal" && chmod +x "$GOBIN/temporal"`)
-	got, err := ensureTemporalCLI(t.Context(), cache, good, testLogger(t))
+	if got := MissingTemporalCLI(cache); len(got) != 1 || got[0] != TemporalCLIComponent {
+		t.Fatalf("MissingTemporalCLI before the build = %q", got)
+	}
+	var log bytes.Buffer
+	progress := buildprogress.New(slog.New(slog.NewTextHandler(&log, nil)), cache, MissingTemporalCLI(cache))
+	got, err := ensureTemporalCLI(t.Context(), cache, good, progress)
 	if err != nil || got != want || !localproc.IsExecutable(want) {
 		t.Fatalf("build: %q, %v (want %q, executable)", got, err, want)
+	}
+	for _, line := range []string{"building 1 missing component once", "[1/1] building temporal-cli", "[1/1] built temporal-cli in "} {
+		if !strings.Contains(log.String(), line) {
+			t.Fatalf("progress lacks %q:\n%s", line, log.String())
+		}
+	}
+	if got := MissingTemporalCLI(cache); len(got) != 0 {
+		t.Fatalf("MissingTemporalCLI after the build = %q", got)
 	}
 	entries, _ := os.ReadDir(filepath.Dir(want))
 	for _, e := range entries {
@@ -63,7 +79,7 @@ printf '#!/bin/sh\necho fake temporal\n' > "$GOBIN/temporal" && chmod +x "$GOBIN
 		}
 	}
 
-	if got, err := ensureTemporalCLI(t.Context(), cache, failing, testLogger(t)); err != nil || got != want {
+	if got, err := ensureTemporalCLI(t.Context(), cache, failing, nil); err != nil || got != want {
 		t.Fatalf("existing binary was rebuilt: %q, %v", got, err)
 	}
 }
@@ -71,7 +87,7 @@ printf '#!/bin/sh\necho fake temporal\n' > "$GOBIN/temporal" && chmod +x "$GOBIN
 func TestEnsureTemporalCLIExisting(t *testing.T) {
 	t.Parallel()
 	want := temporalCLI(t)
-	got, err := EnsureTemporalCLI(t.Context(), "", testLogger(t))
+	got, err := EnsureTemporalCLI(t.Context(), "", nil)
 	if err != nil || got != want {
 		t.Fatalf("EnsureTemporalCLI = %q, %v; want %q", got, err, want)
 	}

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
+	"github.com/streamspace/enterprise/internal/buildprogress"
 	"github.com/streamspace/enterprise/internal/localproc"
 )
 
@@ -98,22 +97,31 @@ func (b Binaries) missing() (k8s, installs []string) {
 	return k8s, installs
 }
 
+// MissingBinaries names the binaries not built in cacheDir yet, in the order
+// EnsureBinaries builds them (for a buildprogress plan).
+func MissingBinaries(cacheDir string) []string {
+	k8s, installs := BinariesIn(cacheDir).missing()
+	return append(k8s, installs...)
+}
+
 // EnsureBinaries returns the control plane's binaries in
 // <cacheDir>/k8s-v1.37.2/, building those that are missing first: the
 // Kubernetes ones with `go build` in moduleDir (the repository's
-// deploy/k8sbins, whose go.sum pins every dependency), kwok and
-// metrics-server with `go install`.
-// A first build takes about 5 minutes on two cores, then it is a no-op.
+// deploy/k8sbins, whose go.sum pins every dependency), one after another
+// (the build cache shares what they have in common), kwok and metrics-server
+// with `go install`. Each build is a step of progress (n of m, elapsed, a
+// heartbeat while it runs; nil reports nothing). A first build takes about 10
+// minutes on two cores, then it is a no-op.
 // Builds run under a lock (concurrent callers wait for one build) into a
 // temporary directory renamed into place, so a killed build leaves no half
 // binary. moduleDir may be "" when everything is built already.
-func EnsureBinaries(ctx context.Context, cacheDir, moduleDir string, logger *slog.Logger) (Binaries, error) {
-	return ensureBinaries(ctx, cacheDir, moduleDir, "go", logger)
+func EnsureBinaries(ctx context.Context, cacheDir, moduleDir string, progress *buildprogress.Progress) (Binaries, error) {
+	return ensureBinaries(ctx, cacheDir, moduleDir, "go", progress)
 }
 
-func ensureBinaries(ctx context.Context, cacheDir, moduleDir, goTool string, logger *slog.Logger) (Binaries, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+func ensureBinaries(ctx context.Context, cacheDir, moduleDir, goTool string, progress *buildprogress.Progress) (Binaries, error) {
+	if progress == nil {
+		progress = buildprogress.New(nil, cacheDir, nil)
 	}
 	if cacheDir == "" {
 		return Binaries{}, errors.New("kubestack: no cache directory")
@@ -125,9 +133,11 @@ func ensureBinaries(ctx context.Context, cacheDir, moduleDir, goTool string, log
 	if err := os.MkdirAll(b.Dir, 0o755); err != nil {
 		return b, err
 	}
+	stopWaiting := func() {}
 	lock, err := localproc.WaitLock(ctx, filepath.Join(b.Dir, ".build.lock"), func(error) {
-		logger.Info("waiting for another process building the Kubernetes binaries", "dir", b.Dir)
+		stopWaiting = progress.Waiting("the Kubernetes binaries in " + b.Dir)
 	})
+	stopWaiting()
 	if err != nil {
 		return b, err
 	}
@@ -144,47 +154,41 @@ func ensureBinaries(ctx context.Context, cacheDir, moduleDir, goTool string, log
 		if err := checkBuildModule(moduleDir); err != nil {
 			return b, fmt.Errorf("kubernetes binaries %s are not built in %s: %w", strings.Join(k8s, ", "), b.Dir, err)
 		}
-	}
-	logger.Info("building the local Kubernetes control plane (once; a first build takes about 5 minutes)",
-		"missing", strings.Join(append(k8s, installs...), " "), "into", b.Dir)
-	start := time.Now()
-	if len(k8s) > 0 {
-		if err := buildK8s(ctx, goBin, moduleDir, b.Dir, k8s); err != nil {
+		if err := buildK8s(ctx, goBin, moduleDir, b.Dir, k8s, progress); err != nil {
 			return b, err
 		}
 	}
 	for _, i := range b.goInstalls() {
 		if slices.Contains(installs, i.name) {
-			if err := goInstall(ctx, goBin, i.pkg, i.path); err != nil {
+			if err := progress.Step(i.name, func() error { return goInstall(ctx, goBin, i.pkg, i.path) }); err != nil {
 				return b, err
 			}
 		}
 	}
-	logger.Info("built the local Kubernetes control plane", "dir", b.Dir, "took", time.Since(start).Round(time.Second))
 	return b, nil
 }
 
-// buildK8s builds the named binaries of deploy/k8sbins into dir.
-func buildK8s(ctx context.Context, goBin, moduleDir, dir string, names []string) error {
+// buildK8s builds the named binaries of deploy/k8sbins into dir, one `go
+// build` (one progress step) each.
+func buildK8s(ctx context.Context, goBin, moduleDir, dir string, names []string, progress *buildprogress.Progress) error {
 	tmp, err := os.MkdirTemp(dir, ".build-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	args := []string{"build", "-trimpath", "-ldflags", k8sLDFlags, "-o", tmp + string(filepath.Separator)}
-	for _, p := range k8sPackages {
-		for _, n := range names {
-			if p.name == n {
-				args = append(args, p.pkg)
-			}
-		}
-	}
 	env := buildEnv("GOFLAGS=-mod=readonly -buildvcs=false")
-	if err := runGo(ctx, goBin, moduleDir, env, args); err != nil {
-		return err
-	}
-	for _, n := range names {
-		if err := moveInto(filepath.Join(tmp, n), filepath.Join(dir, n)); err != nil {
+	for _, p := range k8sPackages {
+		if !slices.Contains(names, p.name) {
+			continue
+		}
+		err := progress.Step(p.name, func() error {
+			args := []string{"build", "-trimpath", "-ldflags", k8sLDFlags, "-o", tmp + string(filepath.Separator), p.pkg}
+			if err := runGo(ctx, goBin, moduleDir, env, args); err != nil {
+				return err
+			}
+			return moveInto(filepath.Join(tmp, p.name), filepath.Join(dir, p.name))
+		})
+		if err != nil {
 			return err
 		}
 	}

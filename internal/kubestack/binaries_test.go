@@ -1,11 +1,18 @@
 package kubestack
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/streamspace/enterprise/internal/buildprogress"
 	"github.com/streamspace/enterprise/internal/localproc"
 )
 
@@ -64,9 +71,26 @@ func TestEnsureBinariesBuildsWhatIsMissing(t *testing.T) {
 	}
 
 	good := fakeGo(t, goodGo)
-	got, err := ensureBinaries(t.Context(), cache, module, good, nil)
+	planned := MissingBinaries(cache)
+	if want := []string{"kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "metrics-server"}; !slices.Equal(planned, want) {
+		t.Fatalf("MissingBinaries = %q, want %q", planned, want)
+	}
+	var log bytes.Buffer
+	progress := buildprogress.New(slog.New(slog.NewTextHandler(&log, nil)), cache, planned)
+	got, err := ensureBinaries(t.Context(), cache, module, good, progress)
 	if err != nil || got != want {
 		t.Fatalf("build: %+v, %v", got, err)
+	}
+	// One step per binary, numbered in the order of the plan.
+	for i, name := range planned {
+		for _, line := range []string{fmt.Sprintf("[%d/7] building %s (", i+1, name), fmt.Sprintf("[%d/7] built %s in ", i+1, name)} {
+			if !strings.Contains(log.String(), line) {
+				t.Fatalf("progress lacks %q:\n%s", line, log.String())
+			}
+		}
+	}
+	if m := MissingBinaries(cache); len(m) != 0 {
+		t.Fatalf("MissingBinaries after the build = %q", m)
 	}
 	for _, p := range []string{got.APIServer, got.Etcd, got.ControllerManager, got.Scheduler, got.Kubectl, got.Kwok, got.MetricsServer} {
 		if !localproc.IsExecutable(p) {
@@ -126,5 +150,65 @@ func TestFindBuildModule(t *testing.T) {
 	}
 	if _, err := FindBuildModule(t.TempDir()); err == nil {
 		t.Fatal("found a module outside the repository")
+	}
+}
+
+// notifyHandler is a slog handler that sends each message on a channel.
+type notifyHandler chan string
+
+func (h notifyHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h notifyHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h notifyHandler) WithGroup(string) slog.Handler            { return h }
+func (h notifyHandler) Handle(_ context.Context, r slog.Record) error {
+	h <- r.Message
+	return nil
+}
+
+// While another process holds the build lock, EnsureBinaries says it waits
+// and, once the lock is free, uses what that process built.
+func TestEnsureBinariesWaitsForAnotherBuild(t *testing.T) {
+	cache := t.TempDir()
+	b := BinariesIn(cache)
+	if err := os.MkdirAll(b.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := localproc.TryLock(filepath.Join(b.Dir, ".build.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FAKEGO_LOG", filepath.Join(t.TempDir(), "go.log"))
+	lines := make(notifyHandler, 100)
+	progress := buildprogress.New(slog.New(lines), cache, MissingBinaries(cache))
+	done := make(chan error, 1)
+	go func() {
+		_, err := ensureBinaries(t.Context(), cache, "", fakeGo(t, `echo "built while another held the lock" >&2; exit 1`), progress)
+		done <- err
+	}()
+	deadline := time.After(10 * time.Second)
+	for waiting := false; !waiting; {
+		select {
+		case m := <-lines:
+			waiting = strings.HasPrefix(m, "waiting for another process building the Kubernetes binaries in "+b.Dir+": 0s so far")
+		case <-deadline:
+			t.Fatal("no line saying it waits for the other build")
+		}
+	}
+	// The other process builds everything, then lets go.
+	for _, path := range []string{b.APIServer, b.Etcd, b.ControllerManager, b.Scheduler, b.Kubectl, b.Kwok, b.MetricsServer} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lock.Unlock()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("after the wait: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("EnsureBinaries still waiting after the lock was released")
 	}
 }

@@ -14,8 +14,11 @@
 // deploy/k8sbins (k8s.io/kubernetes v1.37.2, its staging modules replaced by
 // v0.37.2, a committed go.sum; GOWORK=off, CGO_ENABLED=0), and kwok v0.8.0
 // and metrics-server v0.9.0 with `go install` into kwok-v0.8.0/ and
-// metrics-server-v0.9.0/. About 5 minutes on two cores the
-// first time, nothing afterwards. It holds a flock on .build.lock while
+// metrics-server-v0.9.0/, one `go build`/`go install` per binary, each a
+// step of the caller's buildprogress.Progress (n of m, elapsed, a heartbeat
+// every 30 s). About 10 minutes on two cores the first time, nothing
+// afterwards; MissingBinaries lists what a call would
+// build. It holds a flock on .build.lock while
 // building and builds into a temporary directory renamed into place, so
 // concurrent callers wait for one build and a killed build leaves no half
 // binary.

@@ -2,8 +2,8 @@
 // (internal/kubestack): one shared cluster per test package, started on first
 // use with 3 Ready simulated nodes and the StreamSpace CRDs installed, and
 // stopped after the package's tests by Main. The binaries are built on first
-// use if they are missing (about 5 minutes once; `make test` builds them
-// before the tests run), never skipped.
+// use if they are missing (about 10 minutes once on two cores, with progress
+// on stderr; `make test` builds them before the tests run), never skipped.
 //
 //	func TestMain(m *testing.M) { kubetest.Main(m) }
 //
@@ -28,6 +28,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/streamspace/enterprise/internal/buildprogress"
 	"github.com/streamspace/enterprise/internal/devstack"
 	"github.com/streamspace/enterprise/internal/kubestack"
 )
@@ -74,7 +75,11 @@ func Binaries(t testing.TB) kubestack.Binaries {
 			}
 		}
 		module, _ := kubestack.FindBuildModule(".") // only needed for a build; EnsureBinaries says so
-		bins, binsErr = kubestack.EnsureBinaries(context.Background(), cacheDir, module, Logger())
+		planned := kubestack.MissingBinaries(cacheDir)
+		progress := buildprogress.New(Logger(), cacheDir, planned)
+		if bins, binsErr = kubestack.EnsureBinaries(context.Background(), cacheDir, module, progress); binsErr == nil && len(planned) > 0 {
+			progress.Finish() // the summary of a build; nothing when they were cached
+		}
 	})
 	if binsErr != nil {
 		t.Fatalf("kubetest: Kubernetes binaries: %v", binsErr)

@@ -2,7 +2,8 @@
 // the cache ($STREAMSPACE_CACHE_DIR, else ~/.cache/streamspace) if any is
 // missing, and prints where they are: `make k8s-bins`. `streamspace dev` and
 // `streamspace testenv` do the same on their own; this is for building ahead
-// (about 5 minutes on two cores, once). Run it inside the repository, which
+// (about 10 minutes on two cores, once, saying which binary it is on, n of m
+// and the time elapsed, at least every 30 s). Run it inside the repository, which
 // holds the deploy/k8sbins module the binaries are built from.
 package main
 
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/streamspace/enterprise/internal/buildprogress"
 	"github.com/streamspace/enterprise/internal/devstack"
 	"github.com/streamspace/enterprise/internal/kubestack"
 )
@@ -41,10 +43,12 @@ func run(ctx context.Context) error {
 	}
 	module, _ := kubestack.FindBuildModule(".") // EnsureBinaries says so if a build needs it
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	bins, err := kubestack.EnsureBinaries(ctx, cacheDir, module, logger)
+	progress := buildprogress.New(logger, cacheDir, kubestack.MissingBinaries(cacheDir))
+	bins, err := kubestack.EnsureBinaries(ctx, cacheDir, module, progress)
 	if err != nil {
 		return err
 	}
+	progress.Finish()
 	for _, path := range []string{bins.APIServer, bins.Etcd, bins.ControllerManager, bins.Scheduler, bins.Kubectl, bins.Kwok, bins.MetricsServer} {
 		fmt.Println(path)
 	}
