@@ -13,7 +13,8 @@ import (
 // has logged in from (user_known_clients).
 
 // SignalRetention is how long an occurrence is kept: the longest window a
-// rule may count over. Each CountSignal prunes its subject's older rows.
+// rule may count over. Each CountSignal prunes its subject's older rows;
+// PruneSignals (hourly, the security-signals-prune schedule) everyone's.
 const SignalRetention = 24 * time.Hour
 
 // CountSignal records one occurrence of kind (e.g. "login_failure_account")
@@ -46,6 +47,33 @@ func (s *Store) CountSignal(ctx context.Context, kind, subject string, window ti
 		return 0, fmt.Errorf("count %s signal: %w", kind, err)
 	}
 	return int(n), nil
+}
+
+// MaxSignalPruneBatch bounds one PruneSignals call, so deleting a huge
+// backlog is many short transactions rather than one that holds its locks
+// (and its WAL) for minutes.
+const MaxSignalPruneBatch = 10000
+
+// PruneSignals deletes up to limit occurrences older than SignalRetention,
+// of any kind and subject, oldest first, and returns how many it deleted.
+// CountSignal prunes only the subject it counts, so without this the rows of
+// subjects never seen again (a username tried once, an address that moved
+// on) would stay for ever. A result below limit means none was left.
+func (s *Store) PruneSignals(ctx context.Context, limit int) (int, error) {
+	if limit < 1 || limit > MaxSignalPruneBatch {
+		return 0, fmt.Errorf("prune security signals: batch %d is outside [1, %d]", limit, MaxSignalPruneBatch)
+	}
+	// ctid picks the rows the index found (the table has no key); SKIP
+	// LOCKED leaves rows another prune is deleting to it.
+	tag, err := s.Pool.Exec(ctx, `DELETE FROM security_signals WHERE ctid = ANY (ARRAY(
+			SELECT ctid FROM security_signals
+			WHERE occurred_at < now() - $1::bigint * interval '1 microsecond'
+			ORDER BY occurred_at LIMIT $2 FOR UPDATE SKIP LOCKED))`,
+		SignalRetention.Microseconds(), limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune security signals: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // Kinds of user_known_clients rows.

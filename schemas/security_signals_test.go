@@ -108,3 +108,54 @@ func TestSignalSeenClient(t *testing.T) {
 	_, _, err = store.SeenClient(ctx, alice.ID, schemas.KnownClientIP, "")
 	require.Error(t, err)
 }
+
+// The global prune deletes every occurrence past retention, whatever its
+// subject, in batches of at most the limit, and keeps the recent ones.
+func TestPruneSignalsDeletesOldRowsOfAnySubject(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	store := &schemas.Store{Pool: pool}
+
+	// 25 old rows of subjects never seen again, and recent rows (one just
+	// inside retention) of subjects that may still count.
+	_, err := pool.Exec(ctx, `INSERT INTO security_signals (kind, subject, occurred_at)
+		SELECT 'login_failure_account', 'sprayed-' || i, now() - interval '25 hours' - i * interval '1 minute'
+		FROM generate_series(1, 25) AS i`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO security_signals (kind, subject, occurred_at) VALUES
+		('login_failure_account', 'alice', now() - interval '23 hours 59 minutes'),
+		('login_failure_address', '203.0.113.9', now() - interval '1 minute'),
+		('admin_refusal', 'sprayed-1', now())`)
+	require.NoError(t, err)
+
+	var batches []int
+	for {
+		n, err := store.PruneSignals(ctx, 10)
+		require.NoError(t, err)
+		batches = append(batches, n)
+		if n < 10 {
+			break
+		}
+	}
+	require.Equal(t, []int{10, 10, 5}, batches, "bounded batches until a short one")
+
+	rows, err := pool.Query(ctx, `SELECT subject FROM security_signals ORDER BY subject`)
+	require.NoError(t, err)
+	var left []string
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		left = append(left, s)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"203.0.113.9", "alice", "sprayed-1"}, left, "recent rows stay")
+
+	n, err := store.PruneSignals(ctx, 10)
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing left to prune")
+	for _, limit := range []int{0, -1, schemas.MaxSignalPruneBatch + 1} {
+		_, err := store.PruneSignals(ctx, limit)
+		require.Error(t, err, "limit %d", limit)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"unicode"
 
@@ -27,13 +28,19 @@ type OIDCIdentity struct {
 	// role claim is configured); "" leaves the role alone, and a new user
 	// then gets "user".
 	Role string
+	// ClientIP is the address of the request that presented the token
+	// (optional): the privilege_escalation alert a role change raises
+	// names it.
+	ClientIP netip.Addr
 }
 
 // ProvisionOIDCUser returns the account of an OIDC identity, creating it on
 // first sight and updating username, email, display name and role when the
 // IdP's claims no longer match it. created is true for a new account; changed
 // names the fields an update changed (nil when nothing changed). A user.created
-// or user.updated event is published in the transaction that writes the row.
+// or user.updated event is published in the transaction that writes the row,
+// and so is a privilege_escalation alert (RoleChangeAlert) when the IdP's
+// claim changes the account's role or creates it as an admin.
 //
 // The account is found by (issuer, subject) only. It is never linked to an
 // existing account whose username or email happens to match: an IdP where
@@ -140,6 +147,11 @@ func insertOIDCUser(ctx context.Context, tx pgx.Tx, id OIDCIdentity) (User, erro
 	}}); err != nil {
 		return User{}, err
 	}
+	if u.Role == "admin" {
+		if err := raiseOIDCRoleAlert(ctx, tx, id, u, ""); err != nil {
+			return User{}, err
+		}
+	}
 	return u, nil
 }
 
@@ -185,7 +197,21 @@ func updateOIDCUser(ctx context.Context, tx pgx.Tx, cur User, id OIDCIdentity) (
 	}}); err != nil {
 		return User{}, nil, err
 	}
+	if u.Role != cur.Role {
+		if err := raiseOIDCRoleAlert(ctx, tx, id, u, cur.Role); err != nil {
+			return User{}, nil, err
+		}
+	}
 	return u, changed, nil
+}
+
+// raiseOIDCRoleAlert raises, in the transaction that gives u its role, the
+// alert that the identity provider gave it (oldRole "" for a new account).
+func raiseOIDCRoleAlert(ctx context.Context, tx pgx.Tx, id OIDCIdentity, u User, oldRole string) error {
+	in := RoleChangeAlert(RoleActor{Issuer: id.Issuer}, u, oldRole)
+	in.IP = id.ClientIP
+	_, _, err := raiseAlertTx(ctx, tx, in)
+	return err
 }
 
 // upToDate reports whether u already reflects id, so no write is needed.

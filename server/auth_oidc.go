@@ -180,6 +180,7 @@ func (v *oidcVerifier) Verify(ctx context.Context, raw string) (Principal, error
 	if err != nil {
 		return Principal{}, err
 	}
+	id.ClientIP = clientIP(ctx) // named by the alert of a role the claim changes
 	u, created, changed, err := v.store.ProvisionOIDCUser(ctx, id)
 	if err != nil {
 		return Principal{}, fmt.Errorf("oidc: %w", err)

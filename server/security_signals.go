@@ -193,19 +193,10 @@ func (s *Server) noteAdminRefusal(r *http.Request, p Principal) {
 	})
 }
 
-// noteRoleChange raises a medium privilege_escalation alert about target
-// whose role actor changed from oldRole: a promotion is how a stolen admin
-// session makes itself permanent, so every change is worth a look. Repeats
-// of the same change fold while unresolved.
+// noteRoleChange raises the privilege_escalation alert about target, whose
+// role actor changed from oldRole ("" for an account actor created with
+// target.Role): see schemas.RoleChangeAlert.
 func (s *Server) noteRoleChange(ctx context.Context, actor Principal, target schemas.User, oldRole string) {
-	s.raiseAlert(ctx, schemas.AlertInput{
-		Kind: schemas.AlertPrivilegeEscalation, Severity: schemas.SeverityMedium,
-		UserID: target.ID, Username: target.Username,
-		Message: fmt.Sprintf("%s changed the role of %s from %s to %s", actor.Username, target.Username,
-			oldRole, target.Role),
-		Details: map[string]any{"actor_id": actor.UserID.String(), "actor_username": actor.Username,
-			"target_id": target.ID.String(), "target_username": target.Username,
-			"old_role": oldRole, "new_role": target.Role},
-		DedupKey: fmt.Sprintf("privilege_escalation:role:%s:%s>%s", target.ID, oldRole, target.Role),
-	})
+	s.raiseAlert(ctx, schemas.RoleChangeAlert(schemas.RoleActor{UserID: actor.UserID, Username: actor.Username},
+		target, oldRole))
 }

@@ -127,6 +127,10 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 		return storeError(err)
 	}
 	auditSetTarget(ctx, u.ID.String())
+	if u.Role == string(RoleAdmin) {
+		p, _ := principalFrom(ctx)
+		s.noteRoleChange(ctx, p, u, "") // an admin made directly: a privilege_escalation alert
+	}
 	w.Header().Set("Location", "/api/admin/users/"+u.ID.String())
 	writeJSON(w, http.StatusCreated, toUserJSON(u))
 	return nil

@@ -56,6 +56,8 @@ func Register(r worker.Registry, deps Deps) {
 	r.RegisterWorkflow(workflows.EndDeliveryRuns)
 	r.RegisterWorkflow(workflows.IPGrant)
 	r.RegisterActivity(&activities.IPGrants{Store: deps.Store})
+	r.RegisterWorkflow(workflows.PruneSecuritySignals)
+	r.RegisterActivity(&activities.SecuritySignals{Store: deps.Store})
 	r.RegisterWorkflow(workflows.DeleteUser)
 	r.RegisterActivity(&activities.Users{Store: deps.Store, Kube: deps.Kube, Sessions: deps.Sessions})
 	if deps.Kube != nil {
@@ -151,6 +153,27 @@ func Run(ctx context.Context, c client.Client, taskQueue string, deps Deps, opts
 		}
 		logger.Info("temporal worker polling", "task_queue", q.name)
 	}
+	ensureSchedules(ctx, wc, logger)
 	<-ctx.Done()
 	return nil
+}
+
+// ensureSchedules creates the Schedules the worker's workflows run on
+// (the hourly security-signals prune), retrying until Temporal answers or
+// ctx ends: the workers already poll, so a failure here only delays the
+// first prune. A Schedule that already exists is left alone.
+func ensureSchedules(ctx context.Context, wc *workflows.Client, logger *slog.Logger) {
+	for delay := 500 * time.Millisecond; ; delay = min(delay*2, time.Minute) {
+		id, created, err := wc.EnsurePruneSignalsSchedule(ctx)
+		if err == nil {
+			logger.Info("temporal schedule ready", "schedule_id", id, "created", created)
+			return
+		}
+		logger.Warn("temporal schedule cannot be created yet; retrying", "schedule_id", id, "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
 }
