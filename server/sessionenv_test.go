@@ -23,6 +23,7 @@ import (
 	"github.com/streamspace/enterprise/schemas/kubeapi"
 	"github.com/streamspace/enterprise/worker"
 	"github.com/streamspace/enterprise/worker/sessionctl"
+	"github.com/streamspace/enterprise/worker/sessionwatch"
 	"github.com/streamspace/enterprise/workflows"
 )
 
@@ -84,8 +85,8 @@ func newSessionAPI(t *testing.T, opts sessionAPIOptions) *sessionAPI {
 	return &sessionAPI{apiBundle: b, kube: kube, temporal: tc, workflows: wfc}
 }
 
-// runLifecycle runs a worker (the session workflow and activities) and the
-// session controller until the test ends.
+// runLifecycle runs a worker (the session workflow and activities), the
+// session controller and the session watch until the test ends.
 func runLifecycle(t *testing.T, tc client.Client, queue string, kube *activities.Kube, store *schemas.Store,
 	quota schemas.Quota, logger *slog.Logger) {
 	t.Helper()
@@ -105,8 +106,16 @@ func runLifecycle(t *testing.T, tc client.Client, queue string, kube *activities
 			t.Errorf("session controller: %v", err)
 		}
 	})
+	watch := sessionwatch.New(sessionwatch.Config{Kube: kube, Logger: logger,
+		Signaler: &workflows.Client{Temporal: tc, Namespace: testenv.TemporalNamespace(), TaskQueue: queue}})
+	wg.Go(func() {
+		if err := watch.Run(ctx); err != nil {
+			t.Errorf("session watch: %v", err)
+		}
+	})
 	require.NoError(t, wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, 30*time.Second, true,
-		func(context.Context) (bool, error) { return ctl.HasSynced(), nil }), "session controller did not sync")
+		func(context.Context) (bool, error) { return ctl.HasSynced() && watch.HasSynced(), nil }),
+		"session controller or watch did not sync")
 }
 
 // firefoxTemplate is a template body as the API takes it.

@@ -28,7 +28,8 @@ const (
 // it creates the Session resource, waits until it is Running (failing the
 // session with the reason after StartTimeout), then holds the session's
 // life — hibernate, wake and terminate Updates, the activity Signal, the
-// idle timer that hibernates, the maxSessionDuration timer that terminates —
+// observed Signal (its Session deleted or failed behind its back), the idle
+// timer that hibernates, the maxSessionDuration timer that terminates —
 // and records every transition with its session.* event.
 func SessionLifecycle(ctx workflow.Context, in SessionInput) (SessionStatus, error) {
 	r := newSessionRun(ctx, in)
@@ -42,6 +43,12 @@ func SessionLifecycle(ctx workflow.Context, in SessionInput) (SessionStatus, err
 	}
 	for !r.ended {
 		if err := r.waitForWork(ctx); err != nil {
+			return r.finish(ctx, err)
+		}
+		if r.ended {
+			break
+		}
+		if err := r.applyObserved(ctx); err != nil {
 			return r.finish(ctx, err)
 		}
 		if r.ended {
@@ -67,7 +74,7 @@ func SessionLifecycle(ctx workflow.Context, in SessionInput) (SessionStatus, err
 			if err := workflow.Await(ctx, func() bool { return !r.busy && workflow.AllHandlersFinished(ctx) }); err != nil {
 				return r.finish(ctx, err)
 			}
-			if !r.ended {
+			if !r.ended && len(r.observed) == 0 { // an observed change is acted on first
 				return r.st, workflow.NewContinueAsNewError(ctx, SessionLifecycle, r.carry())
 			}
 		}
@@ -85,6 +92,8 @@ type sessionRun struct {
 	handled int       // signals and updates taken by this run
 	touched time.Time // last activity written down
 	changed bool      // something the main loop waits for happened
+	// observed are the observed Signals the main loop has yet to act on.
+	observed []SessionObserved
 	// cancelStart stops waiting for the first Running when terminate comes
 	// in during the start.
 	cancelStart workflow.CancelFunc
@@ -120,6 +129,7 @@ func (r *sessionRun) register(ctx workflow.Context) error {
 			r.changed = true
 		}
 	})
+	r.receiveObserved(ctx)
 	// accept is the Update's validator; validate runs again once the
 	// operation holds the lock (a hibernate accepted while the session
 	// starts waits for the start, then needs it Running).
@@ -228,7 +238,7 @@ func (r *sessionRun) setDeadlines() {
 // run should continue as new.
 func (r *sessionRun) waitForWork(ctx workflow.Context) error {
 	r.changed = false
-	cond := func() bool { return r.changed || r.ended || r.shouldContinueAsNew(ctx) }
+	cond := func() bool { return r.changed || r.ended || len(r.observed) > 0 || r.shouldContinueAsNew(ctx) }
 	next := earliest(r.st.IdleDeadline, r.st.EndDeadline)
 	if next.IsZero() {
 		return workflow.Await(ctx, cond)

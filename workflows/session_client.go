@@ -78,3 +78,16 @@ func (c *Client) SessionStatusOf(ctx context.Context, sessionID string) (Session
 	err = v.Get(&st)
 	return st, err
 }
+
+// SignalSessionObserved tells the run workflowID (a Session's
+// activities.AnnotationWorkflow, else SessionWorkflowID) what the session
+// watcher saw happen to its Session. A run that has ended, or never
+// existed, is not an error: there is nothing left to tell.
+func (c *Client) SignalSessionObserved(ctx context.Context, workflowID string, ev SessionObserved) error {
+	err := c.Temporal.SignalWorkflow(ctx, workflowID, "", SignalObserved, ev)
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return nil
+	}
+	return err
+}

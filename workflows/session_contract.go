@@ -16,6 +16,7 @@ const (
 	UpdateWake      = "wake"      // hibernated → running: quota re-checked, the pod recreated
 	UpdateTerminate = "terminate" // any → terminated: the Session (and its pod) deleted; the run ends
 	SignalActivity  = "activity"  // the user is active: resets the idle timer
+	SignalObserved  = "observed"  // SessionObserved: the Session was deleted or failed outside the run
 	QueryStatus     = "status"    // SessionStatus
 )
 
@@ -62,6 +63,24 @@ type SessionStatus struct {
 	IdleDeadline time.Time
 	EndDeadline  time.Time
 }
+
+// SessionObserved is the observed Signal's argument: what the session
+// watcher (worker/sessionwatch) saw happen to the Session resource that the
+// run did not do itself.
+type SessionObserved struct {
+	Change  string // ObservedDeleted or ObservedFailed
+	Message string // the Session's status.message when it failed
+}
+
+// Changes a SessionObserved reports.
+const (
+	// ObservedDeleted: the Session is gone (kubectl delete, a namespace
+	// deleted); the run records the session terminated and ends.
+	ObservedDeleted = "deleted"
+	// ObservedFailed: the Session's phase turned Failed while it ran (its pod
+	// failed mid-life); the run fails the session and ends.
+	ObservedFailed = "failed"
+)
 
 // TerminateRequest is the terminate Update's argument.
 type TerminateRequest struct {

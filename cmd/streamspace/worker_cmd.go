@@ -61,7 +61,7 @@ func runWorker(ctx context.Context, cfg WorkerConfig, rt *runtime) error {
 			cancel(err)
 		}
 	})
-	runKube(ctx, cfg, rt, &wg, cancel)
+	runKube(ctx, cfg, rt, wc, &wg, cancel)
 	if cfg.MetricsAddr != "" {
 		wg.Go(func() {
 			if err := serveMetrics(ctx, cfg.MetricsAddr, rt); err != nil {

@@ -13,12 +13,16 @@ import (
 	"github.com/streamspace/enterprise/schemas"
 	"github.com/streamspace/enterprise/worker/nodewatch"
 	"github.com/streamspace/enterprise/worker/sessionctl"
+	"github.com/streamspace/enterprise/worker/sessionwatch"
+	"github.com/streamspace/enterprise/workflows"
 )
 
 // runKube runs the worker's Kubernetes loops until ctx ends: the session
-// controller (unless SESSION_CONTROLLER=false) and the node health watch
-// that publishes node.unhealthy. Without KUBECONFIG it runs nothing.
-func runKube(ctx context.Context, cfg WorkerConfig, rt *runtime, wg *sync.WaitGroup, fail func(error)) {
+// controller (unless SESSION_CONTROLLER=false), the session watch that
+// tells a session's run when its Session is deleted or fails behind its
+// back, and the node health watch that publishes node.unhealthy. Without
+// KUBECONFIG it runs nothing.
+func runKube(ctx context.Context, cfg WorkerConfig, rt *runtime, wc *workflows.Client, wg *sync.WaitGroup, fail func(error)) {
 	if rt.Kube == nil {
 		return
 	}
@@ -40,6 +44,13 @@ func runKube(ctx context.Context, cfg WorkerConfig, rt *runtime, wg *sync.WaitGr
 	} else {
 		rt.Logger.Info("session controller off (SESSION_CONTROLLER=false): another controller turns Sessions into pods")
 	}
+	sessions := sessionwatch.New(sessionwatch.Config{Kube: rt.Kube, Signaler: wc,
+		Logger: rt.Logger.With("component", "sessionwatch")})
+	wg.Go(func() {
+		if err := sessions.Run(ctx); err != nil {
+			fail(fmt.Errorf("session watch: %w", err))
+		}
+	})
 	watch := nodewatch.New(nodewatch.Config{Kube: rt.Kube, Store: &schemas.Store{Pool: rt.Pool},
 		Logger: rt.Logger.With("component", "nodewatch")})
 	wg.Go(func() {

@@ -27,7 +27,9 @@
 // The pod's restartPolicy is Always: a crashed app restarts in place. A pod
 // that fails nevertheless (evicted, node lost) fails the session with the
 // pod's reason and is kept for inspection; deleting it, or hibernating and
-// waking the session, makes a new one.
+// waking the session, makes a new one. (A session StreamSpace started does
+// not stay failed: worker/sessionwatch reports the Failed phase to its run,
+// which fails the session and deletes the Session, pod included.)
 //
 // A pod deleted behind the controller's back is recreated (waking a
 // hibernated session is the same path). A template change re-queues its
