@@ -27,7 +27,7 @@ func runKube(ctx context.Context, cfg WorkerConfig, rt *runtime, wg *sync.WaitGr
 	})
 	if cfg.Sessions.Controller {
 		ctl, err := sessionctl.New(sessionctl.Config{Kube: rt.Kube, Workers: cfg.Sessions.ControllerWorkers,
-			Logger: rt.Logger.With("component", "sessionctl")})
+			Home: cfg.Sessions.Home, Logger: rt.Logger.With("component", "sessionctl")})
 		if err != nil {
 			fail(err)
 			return
