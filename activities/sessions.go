@@ -43,7 +43,7 @@ func (a *Sessions) CreateSessionResource(ctx context.Context, sessionID string) 
 	}
 	s := &kubeapi.Session{Spec: row.Spec}
 	s.Name, s.Namespace = row.ID, row.Namespace
-	s.Labels = map[string]string{kubeapi.LabelManaged: kubeapi.ManagedBy}
+	s.Labels = map[string]string{kubeapi.LabelManaged: kubeapi.ManagedBy, kubeapi.LabelUserID: row.UserID.String()}
 	s.Annotations = map[string]string{AnnotationWorkflow: "session/" + row.ID}
 	obj, err := s.Unstructured()
 	if err != nil {

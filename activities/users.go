@@ -95,8 +95,9 @@ func (a *Users) endOrphan(ctx context.Context, sessionID, reason string) error {
 }
 
 // FinishUserDelete deletes the account once no session of it is live (a
-// live one is a retryable error: the ending is still being recorded), and
-// answers whether this call deleted it.
+// live one is a retryable error: the ending is still being recorded), then
+// the user's persistent home claim, and answers whether this call deleted
+// the account.
 func (a *Users) FinishUserDelete(ctx context.Context, in UserDeleteInput) (bool, error) {
 	id, err := in.id()
 	if err != nil {
@@ -106,7 +107,15 @@ func (a *Users) FinishUserDelete(ctx context.Context, in UserDeleteInput) (bool,
 	if errors.Is(err, schemas.ErrConflict) {
 		return false, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeUserReactivated, err)
 	}
-	return deleted, err
+	if err != nil {
+		return false, err
+	}
+	// The account is gone: so goes its persistent home (a retry after a
+	// failed delete finds the account gone and deletes the home).
+	if err := DeleteHomeIfAny(ctx, a.Kube, in.UserID); err != nil {
+		return deleted, err
+	}
+	return deleted, nil
 }
 
 // ErrTypeUserReactivated: an admin reactivated the account while it was

@@ -229,6 +229,18 @@ func rbacLiveSession(b *apiBundle) string {
 	})
 }
 
+// rbacHomesInUse gives alice, bob and the admin a live session each (whose
+// home is in use, so deleting it is refused whatever ran before) and
+// answers DELETE /api/users/me/home's path.
+func rbacHomesInUse(b *apiBundle) string {
+	return rbacOnce(b, "homes in use", func() string {
+		for _, u := range []testUser{b.user, b.other, b.admin} {
+			b.callJSON("POST", "/api/sessions", u.Token, map[string]any{"template": rbacTemplate(b)}, 202, nil)
+		}
+		return "/api/users/me/home"
+	})
+}
+
 // rbacEndedSession is a terminated session of the user (alice).
 func rbacEndedSession(b *apiBundle) string {
 	return insertSession(b.t, b, b.user, rbacTemplate(b), true).ID

@@ -295,6 +295,10 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	deleted, err := s.deps.Store.FinishUserDelete(ctx, id)
 	switch {
 	case err == nil && deleted:
+		if err := activities.DeleteHomeIfAny(ctx, s.deps.Kube, id.String()); err != nil {
+			s.deps.Logger.WarnContext(ctx, "the user is deleted but their persistent home is not; DELETE /api/admin/users/{id}/home removes it",
+				"user_id", id, "err", err)
+		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case err == nil:

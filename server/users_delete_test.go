@@ -32,6 +32,7 @@ func TestDeleteUserEndsSessions(t *testing.T) {
 	// Another user's session is left alone.
 	var bobs sessionJSON
 	e.callJSON("POST", "/api/sessions", e.other.Token, map[string]any{"template": "firefox"}, 202, &bobs)
+	e.waitSession(bobs.ID, e.other.Token, "running", func(s sessionJSON) bool { return s.Phase == "running" }) // with bob's home
 
 	resp, data := e.call("DELETE", "/api/admin/users/"+e.user.ID.String(), e.admin.Token, nil)
 	require.Equal(t, 204, resp.StatusCode, "%s", data)
@@ -52,6 +53,10 @@ func TestDeleteUserEndsSessions(t *testing.T) {
 	gone := userEvents(t, e.store.Pool, schemas.EventUserUpdated, e.user.ID)
 	require.NotEmpty(t, gone)
 	require.Equal(t, []string{"deleted"}, gone[len(gone)-1].Changed)
+	// The run's last step deleted alice's persistent home (Kubernetes
+	// removes the claim once no pod mounts it); bob's stays.
+	e.waitClaimGone(kubeapi.HomeClaimName(e.user.ID.String()))
+	require.NotNil(t, e.claim(kubeapi.HomeClaimName(e.other.ID.String())), "bob's home is not touched")
 
 	resp, _ = e.call("GET", "/api/me", e.user.Token, nil)
 	require.Equal(t, 401, resp.StatusCode, "the deleted user's token is refused")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/streamspace/enterprise/activities"
 	"github.com/streamspace/enterprise/schemas"
+	"github.com/streamspace/enterprise/worker/sessionctl"
 	"github.com/streamspace/enterprise/workflows"
 )
 
@@ -25,6 +26,9 @@ type SessionsConfig struct {
 	// cluster already runs the open-source StreamSpace controller.
 	Controller        bool
 	ControllerWorkers int
+	// Home is how the controller makes users' persistent home claims
+	// (SESSION_HOME_STORAGE_CLASS, SESSION_HOME_SIZE).
+	Home sessionctl.Home
 }
 
 func readSessions(e *envReader) SessionsConfig {
@@ -44,7 +48,25 @@ func readSessions(e *envReader) SessionsConfig {
 		MaxDuration:       durationOrZero(e, "SESSION_MAX_DURATION", 0),
 		Controller:        e.boolean("SESSION_CONTROLLER", true),
 		ControllerWorkers: e.integer("SESSION_CONTROLLER_WORKERS", 4, 1, 64),
+		Home:              readHome(e),
 	}
+}
+
+// readHome reads the home claims' StorageClass (empty: the cluster's
+// default class) and size.
+func readHome(e *envReader) sessionctl.Home {
+	class := e.str("SESSION_HOME_STORAGE_CLASS", "")
+	if errs := validation.IsDNS1123Subdomain(class); class != "" && len(errs) > 0 {
+		e.bad("SESSION_HOME_STORAGE_CLASS", class, "must be a StorageClass name: "+errs[0])
+	}
+	def := sessionctl.DefaultHomeSize.String()
+	v := e.str("SESSION_HOME_SIZE", def)
+	size, err := resource.ParseQuantity(v)
+	if err != nil || size.Sign() <= 0 {
+		e.bad("SESSION_HOME_SIZE", v, "must be a positive Kubernetes quantity such as 10Gi")
+		size = sessionctl.DefaultHomeSize
+	}
+	return sessionctl.Home{StorageClass: class, Size: size}
 }
 
 // quantity reads a Kubernetes quantity; "0" means no limit.

@@ -74,6 +74,8 @@ func TestServerConfigValues(t *testing.T) {
 		"SMTP_PORT":                  "465",
 		"SMTP_TLS":                   "tls",
 		"HTTP_MAX_BODY_BYTES":        "2048",
+		"SESSION_HOME_STORAGE_CLASS": "fast-ssd",
+		"SESSION_HOME_SIZE":          "50Gi",
 	}))
 	require.NoError(t, err)
 	require.Equal(t, "0.0.0.0:9000", cfg.HTTP.ListenAddr)
@@ -87,6 +89,8 @@ func TestServerConfigValues(t *testing.T) {
 	require.Equal(t, 465, cfg.SMTP.Port)
 	require.EqualValues(t, 2048, cfg.HTTP.MaxBodyBytes)
 	require.Equal(t, []string{"10.0.0.0/8", "192.0.2.1"}, cfg.Auth.TrustedProxies)
+	require.Equal(t, "fast-ssd", cfg.Sessions.Home.StorageClass)
+	require.Equal(t, "50Gi", cfg.Sessions.Home.Size.String())
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -117,6 +121,8 @@ func TestConfigErrors(t *testing.T) {
 		{"JWTSecret", "JWT_SECRET", "short", `invalid JWT_SECRET: must be at least 32 characters`},
 		{"JWTKeyFile", "JWT_SIGNING_KEY_FILE", "/no/key.pem", `invalid JWT_SIGNING_KEY_FILE "/no/key.pem"`},
 		{"AccessTTL", "JWT_ACCESS_TTL", "forever", `invalid JWT_ACCESS_TTL "forever"`},
+		{"HomeStorageClass", "SESSION_HOME_STORAGE_CLASS", "Fast SSD", `invalid SESSION_HOME_STORAGE_CLASS "Fast SSD": must be a StorageClass name`},
+		{"HomeSize", "SESSION_HOME_SIZE", "0", `invalid SESSION_HOME_SIZE "0": must be a positive Kubernetes quantity`},
 		{"BootstrapPassword", "BOOTSTRAP_ADMIN_PASSWORD", "short", `invalid BOOTSTRAP_ADMIN_PASSWORD: must be at least 12 characters`},
 	}
 	for _, tc := range cases {

@@ -31,7 +31,7 @@ func runKube(ctx context.Context, cfg WorkerConfig, rt *runtime, wc *workflows.C
 	})
 	if cfg.Sessions.Controller {
 		ctl, err := sessionctl.New(sessionctl.Config{Kube: rt.Kube, Workers: cfg.Sessions.ControllerWorkers,
-			Logger: rt.Logger.With("component", "sessionctl")})
+			Home: cfg.Sessions.Home, Logger: rt.Logger.With("component", "sessionctl")})
 		if err != nil {
 			fail(err)
 			return

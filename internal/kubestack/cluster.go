@@ -173,6 +173,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		if err := c.startControllers(ctx); err != nil {
 			return nil, err
 		}
+		if err := c.createStorageClass(ctx); err != nil {
+			return nil, err
+		}
 	}
 	kwokConfig := filepath.Join(c.runDir, "kwok.yaml")
 	if err := os.WriteFile(kwokConfig, deploy.KwokConfig(), 0o600); err != nil {

@@ -84,6 +84,9 @@ func controllerManagerArgs(p *pki, kubeconfig string, port int) []string {
 		"--service-account-private-key-file=" + p.saKey, "--root-ca-file=" + p.caCert,
 		"--cluster-signing-cert-file=" + p.caCert, "--cluster-signing-key-file=" + p.caKey,
 		"--service-cluster-ip-range=" + serviceCIDR,
+		// Provisions the claims of the default StorageClass (storage.go) as
+		// hostPath volumes under /tmp/hostpath_pv; nothing mounts them.
+		"--enable-hostpath-provisioner=true",
 		"--profiling=false",
 	}
 }

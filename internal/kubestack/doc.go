@@ -65,4 +65,11 @@
 // itself before the controller manager starts when Options.InstallCRDs is
 // set, so that garbage collection (owner references from Sessions) works at
 // once rather than after the controller manager's 30s discovery resync.
+//
+// With the controllers, Start also creates the default StorageClass
+// StorageClassName ("local-hostpath"), served by kube-controller-manager's
+// in-tree hostPath provisioner (--enable-hostpath-provisioner): a claim
+// gets a PersistentVolume (a directory under /tmp/hostpath_pv, removed with
+// the claim) and is Bound, and the scheduler places a pod using it as on a
+// real cluster. Nothing mounts the directories: kwok runs no containers.
 package kubestack

@@ -43,6 +43,8 @@ type Config struct {
 	// Resync re-queues every Session this often, a safety net for missed
 	// events. Default DefaultResync; negative turns it off.
 	Resync time.Duration
+	// Home is how users' persistent home claims are made.
+	Home Home
 }
 
 // Controller reconciles Sessions into pods. Make one with New and Run it
@@ -52,6 +54,7 @@ type Controller struct {
 	ns      string
 	workers int
 	log     *slog.Logger
+	home    Home
 
 	sessions  cache.SharedIndexInformer
 	templates cache.SharedIndexInformer
@@ -89,6 +92,7 @@ func New(cfg Config) (*Controller, error) {
 		kube:    cfg.Kube,
 		ns:      ns,
 		workers: cfg.Workers,
+		home:    cfg.Home,
 		log:     cfg.Logger.With("component", "sessionctl", "namespace", ns),
 		sessions: dynamicinformer.NewFilteredDynamicInformer(cfg.Kube.Dynamic, kubeapi.SessionGVR, ns, cfg.Resync,
 			cache.Indexers{byTemplate: sessionTemplateIndex}, nil).Informer(),

@@ -66,12 +66,15 @@ func TestSessionRunsFromTemplate(t *testing.T) {
 	}
 
 	// the container: template's image, env and ports plus the stream port;
-	// the template's resources; no volumes (no persistent home yet)
-	if pod.Spec.RestartPolicy != corev1.RestartPolicyAlways || len(pod.Spec.Containers) != 1 || len(pod.Spec.Volumes) != 0 {
-		t.Fatalf("pod spec: restartPolicy %s, %d containers, volumes %v", pod.Spec.RestartPolicy, len(pod.Spec.Containers), pod.Spec.Volumes)
+	// the template's resources; the user's home (persistentHome defaults to
+	// true) at the template's volumeMount
+	if pod.Spec.RestartPolicy != corev1.RestartPolicyAlways || len(pod.Spec.Containers) != 1 || len(pod.Spec.Volumes) != 1 ||
+		pod.Spec.Volumes[0].PersistentVolumeClaim == nil || pod.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != kubeapi.HomeClaimName("Alice@Example.com") {
+		t.Fatalf("pod spec: restartPolicy %s, %d containers, volumes %+v", pod.Spec.RestartPolicy, len(pod.Spec.Containers), pod.Spec.Volumes)
 	}
 	ctr := pod.Spec.Containers[0]
-	if ctr.Name != ContainerName || ctr.Image != "lscr.io/linuxserver/firefox:1" || len(ctr.VolumeMounts) != 0 {
+	if ctr.Name != ContainerName || ctr.Image != "lscr.io/linuxserver/firefox:1" || len(ctr.VolumeMounts) != 1 ||
+		ctr.VolumeMounts[0].Name != kubeapi.HomeVolumeName || ctr.VolumeMounts[0].MountPath != "/config" {
 		t.Errorf("container %s image %s mounts %v", ctr.Name, ctr.Image, ctr.VolumeMounts)
 	}
 	if len(ctr.Env) != 1 || ctr.Env[0].Name != "PUID" || ctr.Env[0].Value != "1000" {

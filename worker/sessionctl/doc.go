@@ -43,6 +43,16 @@
 // never writes spec, status.lastActivity (the lifecycle workflow's) or
 // status.resourceUsage.
 //
-// Not done yet: persistent home directories (spec.persistentHome) need PVC
-// provisioning, so template volumeMounts are not mounted; the pod gets none.
+// # Persistent homes
+//
+// A Session with spec.persistentHome (the CRD's default) gets its user's
+// home: before its pod is created, the controller makes sure the
+// PersistentVolumeClaim kubeapi.HomeClaimName(user id) exists in the
+// namespace (the id from the Session's kubeapi.LabelUserID label, else
+// spec.user), creating it from Config.Home (StorageClass, else the
+// cluster's default class; size) when missing. The claim has no owner
+// reference, so it outlives sessions and hibernation; the pod mounts it at
+// each of the template's volumeMounts, else at kubeapi.DefaultHomePath.
+// Without a persistent home the template's volumeMounts are left out. The
+// controller never deletes a claim; activities.DeleteHome does, on request.
 package sessionctl

@@ -119,7 +119,13 @@ func (e *env) createSession(name string, spec kubeapi.SessionSpec) *kubeapi.Sess
 	if spec.State == "" {
 		spec.State = kubeapi.StateRunning
 	}
-	s := &kubeapi.Session{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
+	return e.createSessionObject(&kubeapi.Session{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec})
+}
+
+// createSessionObject creates s (its metadata as given: labels, say).
+func (e *env) createSessionObject(s *kubeapi.Session) *kubeapi.Session {
+	e.t.Helper()
+	name := s.Name
 	u, err := s.Unstructured()
 	if err != nil {
 		e.t.Fatal(err)

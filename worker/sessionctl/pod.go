@@ -23,28 +23,27 @@ const StreamPortAnnotation = "stream.space/stream-port"
 // does not declare it.
 const streamPortName = "stream"
 
-// buildPod returns the pod of session s made from template t, and the
-// names of the template's volumeMounts it had to leave out.
+// buildPod returns the pod of session s made from template t, mounting the
+// home claim named home (none when empty), and the names of the template's
+// volumeMounts it had to leave out.
 //
 // restartPolicy is Always: a session is a long-lived desktop, so a crashed
 // app is restarted in place by the kubelet (same pod, IP, node and URL)
 // instead of failing the session; the pod itself fails only when it is
 // evicted or its node is lost. kwok's simulated pods simply stay Running.
 //
-// The pod's volumeMounts would need volumes the controller provides; the
-// only one it is meant to provide is the user's persistent home (a PVC),
-// and PVC provisioning does not exist yet, so every template volumeMount is
-// left out (the container keeps the path from its image).
-func buildPod(s *kubeapi.Session, t *kubeapi.Template) (*corev1.Pod, []string, error) {
+// The only volume the controller provides is the user's persistent home:
+// the template's volumeMounts say where the home goes (each is mounted from
+// the home claim, keeping its mountPath, subPath and readOnly), or, when it
+// names none, kubeapi.DefaultHomePath. Without a home every template
+// volumeMount is left out (the container keeps the path from its image).
+func buildPod(s *kubeapi.Session, t *kubeapi.Template, home string) (*corev1.Pod, []string, error) {
 	resources, err := kubeapi.Effective(s.Spec.Resources, t.Spec.DefaultResources).Requirements()
 	if err != nil {
 		return nil, nil, err
 	}
 	streamPort := t.Spec.StreamPort()
-	var skipped []string
-	for _, m := range t.Spec.VolumeMounts {
-		skipped = append(skipped, m.Name)
-	}
+	volumes, mounts, skipped := homeVolumes(t.Spec.VolumeMounts, home)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      s.Name,
@@ -75,15 +74,41 @@ func buildPod(s *kubeapi.Session, t *kubeapi.Template) (*corev1.Pod, []string, e
 			AutomountServiceAccountToken: new(false),
 			EnableServiceLinks:           new(false),
 			Containers: []corev1.Container{{
-				Name:      ContainerName,
-				Image:     t.Spec.BaseImage,
-				Resources: resources,
-				Env:       deepCopyEnv(t.Spec.Env),
-				Ports:     withStreamPort(t.Spec.Ports, streamPort),
+				Name:         ContainerName,
+				Image:        t.Spec.BaseImage,
+				Resources:    resources,
+				Env:          deepCopyEnv(t.Spec.Env),
+				Ports:        withStreamPort(t.Spec.Ports, streamPort),
+				VolumeMounts: mounts,
 			}},
+			Volumes: volumes,
 		},
 	}
 	return pod, skipped, nil
+}
+
+// homeVolumes is the pod's home volume (claim home) and the container's
+// mounts of it, from the template's volumeMounts; without a home, the names
+// of the mounts left out.
+func homeVolumes(templateMounts []corev1.VolumeMount, home string) ([]corev1.Volume, []corev1.VolumeMount, []string) {
+	if home == "" {
+		var skipped []string
+		for _, m := range templateMounts {
+			skipped = append(skipped, m.Name)
+		}
+		return nil, nil, skipped
+	}
+	volumes := []corev1.Volume{{Name: kubeapi.HomeVolumeName, VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: home}}}}
+	if len(templateMounts) == 0 {
+		return volumes, []corev1.VolumeMount{{Name: kubeapi.HomeVolumeName, MountPath: kubeapi.DefaultHomePath}}, nil
+	}
+	mounts := make([]corev1.VolumeMount, len(templateMounts))
+	for i, m := range templateMounts {
+		m.DeepCopyInto(&mounts[i])
+		mounts[i].Name = kubeapi.HomeVolumeName
+	}
+	return volumes, mounts, nil
 }
 
 // withStreamPort copies ports and adds the stream port (TCP) unless it is

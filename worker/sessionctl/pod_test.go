@@ -2,6 +2,7 @@ package sessionctl
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -67,7 +68,7 @@ func TestBuildPod(t *testing.T) {
 		Spec:       kubeapi.SessionSpec{User: "u@x", Template: "t", State: kubeapi.StateRunning, NodeName: "node-a"},
 	}
 	tpl := &kubeapi.Template{ObjectMeta: metav1.ObjectMeta{Name: "t"}, Spec: firefox()}
-	pod, skipped, err := buildPod(s, tpl)
+	pod, skipped, err := buildPod(s, tpl, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +93,42 @@ func TestBuildPod(t *testing.T) {
 	}
 
 	s.Spec.Resources = &kubeapi.Resources{CPU: "lots"}
-	if _, _, err := buildPod(s, tpl); err == nil {
+	if _, _, err := buildPod(s, tpl, ""); err == nil {
 		t.Error("bad resources accepted")
+	}
+}
+
+// With a home claim, each template volumeMount is mounted from it (path,
+// subPath and readOnly kept); a template naming none gets the default path.
+func TestBuildPodMountsHome(t *testing.T) {
+	s := &kubeapi.Session{ObjectMeta: metav1.ObjectMeta{Name: "s1", Namespace: "ns", UID: "uid-1"},
+		Spec: kubeapi.SessionSpec{User: "u", Template: "t", State: kubeapi.StateRunning}}
+	spec := firefox()
+	spec.VolumeMounts = append(spec.VolumeMounts, corev1.VolumeMount{Name: "downloads", MountPath: "/downloads", SubPath: "dl", ReadOnly: true})
+	tpl := &kubeapi.Template{ObjectMeta: metav1.ObjectMeta{Name: "t"}, Spec: spec}
+	pod, skipped, err := buildPod(s, tpl, "home-u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(skipped) != 0 || len(pod.Spec.Volumes) != 1 || pod.Spec.Volumes[0].Name != "home" ||
+		pod.Spec.Volumes[0].PersistentVolumeClaim == nil || pod.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "home-u" {
+		t.Fatalf("skipped %v, volumes %+v", skipped, pod.Spec.Volumes)
+	}
+	want := []corev1.VolumeMount{{Name: "home", MountPath: "/config"}, {Name: "home", MountPath: "/downloads", SubPath: "dl", ReadOnly: true}}
+	if got := pod.Spec.Containers[0].VolumeMounts; !reflect.DeepEqual(got, want) {
+		t.Errorf("mounts = %+v, want %+v", got, want)
+	}
+	if tpl.Spec.VolumeMounts[0].Name != "home" || tpl.Spec.VolumeMounts[1].Name != "downloads" {
+		t.Error("buildPod changed the template's volumeMounts")
+	}
+
+	tpl.Spec.VolumeMounts = nil
+	pod, _, err = buildPod(s, tpl, "home-u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pod.Spec.Containers[0].VolumeMounts; len(got) != 1 || got[0].MountPath != kubeapi.DefaultHomePath || got[0].Name != "home" {
+		t.Errorf("mounts without template mounts = %+v", got)
 	}
 }
 

@@ -54,6 +54,9 @@ func TestRBACIsEnough(t *testing.T) {
 	if err := sa.Dynamic.Resource(kubeapi.SessionGVR).Namespace(ns).Delete(t.Context(), "alice-firefox", metav1.DeleteOptions{}); err != nil {
 		t.Errorf("delete a Session: %v", err)
 	}
+	if err := activities.DeleteHome(t.Context(), sa, "alice"); err != nil { // the session's home claim, made by the controller
+		t.Errorf("delete a home claim: %v", err)
+	}
 	if _, err := sa.NodeStatus(t.Context()); err != nil {
 		t.Errorf("node report: %v", err)
 	}

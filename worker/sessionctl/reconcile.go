@@ -92,18 +92,26 @@ func (c *Controller) createPod(ctx context.Context, s *kubeapi.Session) (*corev1
 	if o != nil {
 		return nil, o, nil
 	}
-	pod, skipped, err := buildPod(s, tpl)
+	var home string
+	if wantsHome(s) {
+		var o *observed
+		var err error
+		if home, o, err = c.ensureHome(ctx, s); o != nil || err != nil {
+			return nil, o, err
+		}
+	}
+	pod, skipped, err := buildPod(s, tpl, home)
 	if err != nil {
 		return nil, failed(ReasonTemplateInvalid, "cannot build the pod from template %q: %v", tpl.Name, err), nil
 	}
 	if len(skipped) > 0 {
-		c.log.Debug("template volumeMounts not mounted: no persistent home provisioning yet", "session", s.Name, "template", tpl.Name, "volumes", skipped)
+		c.log.Debug("template volumeMounts not mounted: the session has no persistent home", "session", s.Name, "template", tpl.Name, "volumes", skipped)
 	}
 	pods := c.kube.Clientset.CoreV1().Pods(c.ns)
 	created, err := pods.Create(ctx, pod, metav1.CreateOptions{})
 	switch {
 	case err == nil:
-		c.log.Info("created session pod", "session", s.Name, "node", pod.Spec.NodeName, "image", tpl.Spec.BaseImage)
+		c.log.Info("created session pod", "session", s.Name, "node", pod.Spec.NodeName, "image", tpl.Spec.BaseImage, "home", home)
 		return created, nil, nil
 	case apierrors.IsAlreadyExists(err):
 		live, gerr := pods.Get(ctx, pod.Name, metav1.GetOptions{})

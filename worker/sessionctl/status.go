@@ -33,6 +33,9 @@ const (
 	ReasonHibernated       = "Hibernated"
 	ReasonTerminated       = "Terminated"
 	ReasonInvalidState     = "InvalidState"
+	ReasonHomePending      = "HomePending"  // the home claim is being deleted, or cannot be created yet
+	ReasonHomeConflict     = "HomeConflict" // a claim of the home's name that is not a StreamSpace home
+	ReasonHomeRejected     = "HomeRejected" // the API server refused the home claim
 )
 
 // observed is what the controller owns of a Session's status.
