@@ -411,7 +411,7 @@ func TestIPGrantLive(t *testing.T) {
 		require.Len(t, audit, 1)
 		require.Regexp(t, `^ipgrant/`+strconv.FormatInt(id, 10)+`:.+`, audit[0].RequestID)
 		require.Equal(t, "WORKFLOW", audit[0].Method)
-		require.JSONEq(t, fmt.Sprintf(`{"cidr":"198.51.100.0/24","user_id":%q,"granted":true,"expires_at":%q}`,
+		require.JSONEq(t, fmt.Sprintf(`{"cidr":"198.51.100.0/24","user_id":%q,"granted":true,"restricted":false,"expires_at":%q}`,
 			g.user, row.ExpiresAt.UTC().Format(time.RFC3339Nano)), string(audit[0].Details))
 	})
 
