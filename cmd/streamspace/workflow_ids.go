@@ -26,12 +26,14 @@ func (e *envReader) workflowIDPrefix(name string) string {
 // another database (docs/configuration.md says why that beats hashing
 // DATABASE_URL). The database must be migrated.
 func workflowIDPrefix(ctx context.Context, cfg TemporalConfig, rt *runtime) (string, error) {
-	if cfg.IDPrefix != "" {
-		return cfg.IDPrefix, nil
+	prefix := cfg.IDPrefix
+	if prefix == "" {
+		id, err := (&schemas.Store{Pool: rt.Pool}).DeploymentID(ctx)
+		if err != nil {
+			return "", err
+		}
+		prefix = wfid.FromDeployment(id)
 	}
-	id, err := (&schemas.Store{Pool: rt.Pool}).DeploymentID(ctx)
-	if err != nil {
-		return "", err
-	}
-	return wfid.FromDeployment(id), nil
+	rt.Logger.Info("workflow IDs carry the deployment prefix", "prefix", prefix)
+	return prefix, nil
 }
