@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,11 +32,14 @@ const (
 	ErrTypeQuotaExceeded   = "QuotaExceeded"   // details: *schemas.QuotaExceededError
 )
 
-// AnnotationWorkflow on a Session names its lifecycle run.
+// AnnotationWorkflow on a Session names its lifecycle run: the workflow ID
+// of the run that created it, with the deployment's prefix (or without one,
+// for a run started before prefixes).
 const AnnotationWorkflow = "stream.space/workflow-id"
 
 // CreateSessionResource creates the Session resource of a session row.
-// Creating one that exists is not an error (a retried activity).
+// Creating one that exists is not an error (a retried activity). It runs in
+// the session's lifecycle run, whose ID the Session's annotation names.
 func (a *Sessions) CreateSessionResource(ctx context.Context, sessionID string) error {
 	row, err := a.Store.GetSession(ctx, sessionID)
 	if err != nil {
@@ -44,7 +48,7 @@ func (a *Sessions) CreateSessionResource(ctx context.Context, sessionID string) 
 	s := &kubeapi.Session{Spec: row.Spec}
 	s.Name, s.Namespace = row.ID, row.Namespace
 	s.Labels = map[string]string{kubeapi.LabelManaged: kubeapi.ManagedBy, kubeapi.LabelUserID: row.UserID.String()}
-	s.Annotations = map[string]string{AnnotationWorkflow: "session/" + row.ID}
+	s.Annotations = map[string]string{AnnotationWorkflow: activity.GetInfo(ctx).WorkflowExecution.ID}
 	obj, err := s.Unstructured()
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "BadSession", err)

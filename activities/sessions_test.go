@@ -98,7 +98,8 @@ func TestSessionResourceLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "alice", s.Spec.User)
 	require.Equal(t, "30m", s.Spec.IdleTimeout)
-	require.Equal(t, "session/"+id, s.Annotations[activities.AnnotationWorkflow])
+	// The annotation names the run that created it (the test environment's).
+	require.Equal(t, "default-test-workflow-id", s.Annotations[activities.AnnotationWorkflow])
 
 	// Waiting gives up at the deadline and says what it saw.
 	v, err := f.env.ExecuteActivity(f.acts.AwaitSessionPhase, activities.AwaitPhaseInput{SessionID: id,

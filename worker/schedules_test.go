@@ -17,14 +17,15 @@ import (
 	"github.com/streamspace/enterprise/workflows"
 )
 
-// runWorker runs worker.Run on taskQueue until the returned stop is called
+// runWorker runs worker.Run on taskQueue, its workflow IDs prefixed with
+// prefix, until the returned stop is called
 // (or the test ends) and answers Run's result.
-func runWorker(t *testing.T, tc client.Client, taskQueue string, store *schemas.Store) (stop func() error) {
+func runWorker(t *testing.T, tc client.Client, taskQueue, prefix string, store *schemas.Store) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- worker.Run(ctx, tc, taskQueue, worker.Deps{Store: store}, worker.Options{}, slog.New(slog.DiscardHandler))
+		done <- worker.Run(ctx, tc, taskQueue, worker.Deps{Store: store, IDPrefix: prefix}, worker.Options{}, slog.New(slog.DiscardHandler))
 	}()
 	var err error
 	stopped := false
@@ -50,11 +51,13 @@ func TestWorkerCreatesPruneSchedule(t *testing.T) {
 	store := &schemas.Store{Pool: pool}
 	tc := testenv.TemporalClient(t, testenv.TemporalAddress(t))
 	taskQueue := "test-" + uuid.NewString()
-	id := workflows.PruneSignalsScheduleID(taskQueue)
+	// A deployment of its own: other tests' workers share this Temporal.
+	prefix := "t-" + uuid.NewString()[:8]
+	id := prefix + "/" + workflows.PruneSignalsScheduleID
 	h := tc.ScheduleClient().GetHandle(ctx, id)
 	t.Cleanup(func() { _ = h.Delete(context.Background()) })
 
-	stop := runWorker(t, tc, taskQueue, store)
+	stop := runWorker(t, tc, taskQueue, prefix, store)
 	var desc *client.ScheduleDescription
 	require.Eventually(t, func() bool {
 		var err error
@@ -74,19 +77,19 @@ func TestWorkerCreatesPruneSchedule(t *testing.T) {
 	require.NoError(t, stop())
 
 	// A second start: the Schedule exists already, which is fine.
-	wc := &workflows.Client{Temporal: tc, TaskQueue: taskQueue}
+	wc := &workflows.Client{Temporal: tc, TaskQueue: taskQueue, IDPrefix: prefix}
 	gotID, created, err := wc.EnsurePruneSignalsSchedule(ctx)
 	require.NoError(t, err)
 	require.Equal(t, id, gotID)
 	require.False(t, created, "the schedule already existed")
-	stop = runWorker(t, tc, taskQueue, store)
+	stop = runWorker(t, tc, taskQueue, prefix, store)
 	require.NoError(t, stop())
 
 	// Triggered now, its run prunes this installation's database.
 	_, err = pool.Exec(ctx, `INSERT INTO security_signals (kind, subject, occurred_at)
 		SELECT 'login_failure_account', 'gone-' || i, now() - interval '2 days' FROM generate_series(1, 3) AS i`)
 	require.NoError(t, err)
-	runWorker(t, tc, taskQueue, store)
+	runWorker(t, tc, taskQueue, prefix, store)
 	require.NoError(t, h.Trigger(ctx, client.ScheduleTriggerOptions{}))
 	require.Eventually(t, func() bool {
 		var n int

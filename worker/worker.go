@@ -34,6 +34,9 @@ type Deps struct {
 	// Sessions ends a deleted user's sessions through their runs (nil =
 	// Run's Temporal client on its task queue).
 	Sessions activities.SessionEnder
+	// IDPrefix is the deployment's workflow ID prefix of Run's Temporal
+	// client (workflows.Client.IDPrefix; "" = legacy, unprefixed IDs).
+	IDPrefix string
 }
 
 // Register registers every workflow and activity on r.
@@ -114,7 +117,7 @@ func PollerOptions(main, events int) Options {
 // cannot be reached at start it keeps trying, so the process may start
 // before Temporal does.
 func Run(ctx context.Context, c client.Client, taskQueue string, deps Deps, opts Options, logger *slog.Logger) error {
-	wc := &workflows.Client{Temporal: c, TaskQueue: taskQueue}
+	wc := &workflows.Client{Temporal: c, TaskQueue: taskQueue, IDPrefix: deps.IDPrefix}
 	if deps.Waker == nil {
 		deps.Waker = wc
 	}

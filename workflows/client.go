@@ -19,6 +19,9 @@ type Client struct {
 	Temporal  client.Client
 	Namespace string
 	TaskQueue string // "" = DefaultTaskQueue
+	// IDPrefix scopes every workflow ID the client builds to one deployment
+	// (ids.go); "" builds the legacy, unprefixed IDs.
+	IDPrefix string
 }
 
 func (c *Client) taskQueue() string {
@@ -33,7 +36,8 @@ func (c *Client) taskQueue() string {
 // retried after a timeout may leave a second run: it holds no event
 // (HoldEvents) and ends at once.
 func (c *Client) StartDispatchBatch(ctx context.Context, in DispatchBatchInput) (workflowID, runID string, err error) {
-	id := DispatchBatchID(in.BatchID)
+	id := c.id(DispatchBatchID(in.BatchID))
+	in.IDPrefix = c.IDPrefix
 	var types []string
 	seen := map[string]bool{}
 	for _, e := range in.Events {

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/streamspace/enterprise/activities"
+	"github.com/streamspace/enterprise/internal/wfid"
 	"github.com/streamspace/enterprise/schemas"
 )
 
@@ -71,6 +72,9 @@ type DeliverInput struct {
 	Try int
 	// Wait is how long to wait before the next attempt.
 	Wait time.Duration
+	// IDPrefix is the deployment's workflow ID prefix (ids.go); "" in runs
+	// started before it existed.
+	IDPrefix string
 }
 
 // DeliverResult is how a delivery run ended.
@@ -161,7 +165,7 @@ func dispatchDeliveries(ctx workflow.Context, in DispatchEventInput) error {
 		return err
 	}
 	retries, notices, ends := firstAttempts(ctx, in.EventID, plan, 1)
-	return startRetries(ctx, retries, notices, ends)
+	return startRetries(ctx, "", retries, notices, ends) // runs of before the prefix
 }
 
 // firstAttempts makes the first attempt of every planned delivery, in local
@@ -231,11 +235,12 @@ func firstAttempts(ctx workflow.Context, ref string, plan activities.PlanDeliver
 // startRetries starts a DeliverWithRetry run for each delivery that needs
 // one and sends the notices, then waits until each run has started: a
 // parent that closes first could take a start still in flight with it.
-func startRetries(ctx workflow.Context, retries []DeliverInput, notices []activities.Notice, ends []endRunsAfter) error {
+func startRetries(ctx workflow.Context, prefix string, retries []DeliverInput, notices []activities.Notice, ends []endRunsAfter) error {
 	starts := make([]workflow.ChildWorkflowFuture, len(retries))
 	for i, r := range retries {
+		r.IDPrefix = prefix
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:            DeliveryWorkflowID(r.DeliveryID),
+			WorkflowID:            wfid.Join(prefix, DeliveryWorkflowID(r.DeliveryID)),
 			ParentClosePolicy:     enums.PARENT_CLOSE_POLICY_ABANDON,
 			WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 			TypedSearchAttributes: deliverySearchAttributes(r.DeliveryID, r.EventType, r.WebhookID, r.IntegrationID),
@@ -244,7 +249,7 @@ func startRetries(ctx workflow.Context, retries []DeliverInput, notices []activi
 	}
 	sendNotices(ctx, notices)
 	for _, e := range ends {
-		if err := endRuns(ctx, e.by, e.ids); err != nil {
+		if err := endRuns(ctx, prefix, e.by, e.ids); err != nil {
 			return err
 		}
 	}
@@ -336,7 +341,7 @@ func DeliverWithRetry(ctx workflow.Context, in DeliverInput) (DeliverResult, err
 		if r.Disabled != nil {
 			sendNotices(ctx, []activities.Notice{*r.Disabled})
 		}
-		if err := endRuns(ctx, in.DeliveryID, r.EndRuns); err != nil {
+		if err := endRuns(ctx, in.IDPrefix, in.DeliveryID, r.EndRuns); err != nil {
 			return res, err
 		}
 		switch r.Outcome {

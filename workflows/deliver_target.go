@@ -55,6 +55,9 @@ func TargetRetriesWorkflowID(t activities.RetryTarget) string {
 type TargetRetriesInput struct {
 	Target  activities.RetryTarget
 	Circuit breaker.State // carried across continue-as-new
+	// IDPrefix is the deployment's workflow ID prefix (ids.go); "" in runs
+	// started before it existed.
+	IDPrefix string
 }
 
 // RetryLoopState is what a loop reports to QueryRetryLoop.
@@ -80,7 +83,7 @@ func TargetRetries(ctx workflow.Context, in TargetRetriesInput) error {
 		if round >= retryRoundsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			// The next run looks at the deliveries afresh: no wake is lost.
 			return workflow.NewContinueAsNewError(ctx, TargetRetries,
-				TargetRetriesInput{Target: in.Target, Circuit: st.Circuit})
+				TargetRetriesInput{Target: in.Target, Circuit: st.Circuit, IDPrefix: in.IDPrefix})
 		}
 		for wake.ReceiveAsync(nil) { // this look answers them
 		}
@@ -138,7 +141,7 @@ func TargetRetries(ctx workflow.Context, in TargetRetriesInput) error {
 			if res.Disabled != nil {
 				notices = append(notices, *res.Disabled)
 			}
-			if err := endRuns(ctx, res.DeliveryID, res.EndRuns); err != nil {
+			if err := endRuns(ctx, in.IDPrefix, res.DeliveryID, res.EndRuns); err != nil {
 				return err
 			}
 		}

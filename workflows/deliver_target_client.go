@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -38,7 +37,15 @@ func (c *Client) WakeTargetRetries(ctx context.Context, targets []activities.Ret
 }
 
 func (c *Client) wakeTarget(ctx context.Context, t activities.RetryTarget) error {
-	id := TargetRetriesWorkflowID(t)
+	local := TargetRetriesWorkflowID(t)
+	// A loop started before the prefix keeps its run while it is open.
+	if done, err := c.signalLegacy(ctx, local, SignalWakeRetries, nil); done || err != nil {
+		if err != nil {
+			return fmt.Errorf("wake %s: %w", local, err)
+		}
+		return nil
+	}
+	id := c.id(local)
 	var attrs []temporal.SearchAttributeUpdate
 	if t.WebhookID != "" {
 		attrs = append(attrs, WebhookIDAttr.ValueSet(t.WebhookID))
@@ -50,7 +57,7 @@ func (c *Client) wakeTarget(ctx context.Context, t activities.RetryTarget) error
 		TaskQueue:             EventsTaskQueue(c.taskQueue()),
 		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
-	}, TargetRetries, TargetRetriesInput{Target: t})
+	}, TargetRetries, TargetRetriesInput{Target: t, IDPrefix: c.IDPrefix})
 	if err != nil {
 		return fmt.Errorf("wake %s: %w", id, err)
 	}
@@ -62,10 +69,8 @@ func (c *Client) wakeTarget(ctx context.Context, t activities.RetryTarget) error
 // not run is fine.
 func (c *Client) EndTargetRetries(ctx context.Context, t activities.RetryTarget) error {
 	id := TargetRetriesWorkflowID(t)
-	err := c.Temporal.CancelWorkflow(ctx, id, "")
-	var notFound *serviceerror.NotFound
-	if err != nil && !errors.As(err, &notFound) {
-		return fmt.Errorf("end %s: %w", id, err)
+	if err := c.cancel(ctx, id); err != nil && !isNotFound(err) {
+		return fmt.Errorf("end %s: %w", c.id(id), err)
 	}
 	return nil
 }

@@ -37,6 +37,32 @@ func TestEndDeliveryRuns(t *testing.T) {
 		require.ElementsMatch(t, []string{"delivery/a", "delivery/closed", "delivery/b"}, asked)
 	})
 
+	// With a prefix, a delivery whose prefixed run is not open has its
+	// legacy run (started before the prefix) asked instead.
+	t.Run("PrefixedThenLegacy", func(t *testing.T) {
+		env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
+		var mu sync.Mutex
+		var asked []string
+		open := map[string]bool{"eu/delivery/new": true, "delivery/old": true}
+		env.OnRequestCancelExternalWorkflow(mock.Anything, mock.Anything, "").Return(
+			func(_, workflowID, _ string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				asked = append(asked, workflowID)
+				if !open[workflowID] {
+					return fmt.Errorf("workflow not found")
+				}
+				return nil
+			})
+		env.ExecuteWorkflow(EndDeliveryRuns, EndDeliveryRunsInput{DeliveryIDs: []string{"new", "old", "closed"}, IDPrefix: "eu"})
+		require.NoError(t, env.GetWorkflowError())
+		var ended int
+		require.NoError(t, env.GetWorkflowResult(&ended))
+		require.Equal(t, 2, ended, "the prefixed run and the legacy one end; a closed one is skipped")
+		require.ElementsMatch(t, []string{"eu/delivery/new", "eu/delivery/old", "eu/delivery/closed",
+			"delivery/old", "delivery/closed"}, asked, "the legacy id only for runs the prefixed id did not reach")
+	})
+
 	t.Run("ContinuesAsNewPastAThousand", func(t *testing.T) {
 		env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
 		var n atomic.Int64

@@ -46,7 +46,7 @@ func (c *Client) SendTest(ctx context.Context, target TestTarget) (schemas.Deliv
 		in.IntegrationID = target.IntegrationID.String()
 	}
 	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       DeliveryWorkflowID(in.DeliveryID),
+		ID:                       c.id(DeliveryWorkflowID(in.DeliveryID)),
 		TaskQueue:                c.taskQueue(),
 		WorkflowExecutionTimeout: testSendTimeout,
 		TypedSearchAttributes:    deliverySearchAttributes(in.DeliveryID, "test", in.WebhookID, in.IntegrationID),
@@ -75,13 +75,21 @@ func (c *Client) SendTest(ctx context.Context, target TestTarget) (schemas.Deliv
 // pending (its first attempt is under way).
 func (c *Client) Redeliver(ctx context.Context, deliveryID uuid.UUID) error {
 	id := deliveryID.String()
-	_, err := c.Temporal.SignalWithStartWorkflow(ctx, DeliveryWorkflowID(id), SignalRedeliver, nil,
+	// A delivery whose run was started before the prefix keeps that run.
+	if done, err := c.signalLegacy(ctx, DeliveryWorkflowID(id), SignalRedeliver, nil); done || err != nil {
+		if err != nil {
+			return fmt.Errorf("redeliver %s: %w", id, err)
+		}
+		return nil
+	}
+	wid := c.id(DeliveryWorkflowID(id))
+	_, err := c.Temporal.SignalWithStartWorkflow(ctx, wid, SignalRedeliver, nil,
 		client.StartWorkflowOptions{
-			ID:                    DeliveryWorkflowID(id),
+			ID:                    wid,
 			TaskQueue:             c.taskQueue(),
 			WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 			TypedSearchAttributes: deliverySearchAttributes(id, "", "", ""),
-		}, DeliverWithRetry, DeliverInput{DeliveryID: id, Try: 1})
+		}, DeliverWithRetry, DeliverInput{DeliveryID: id, Try: 1, IDPrefix: c.IDPrefix})
 	if err != nil {
 		return fmt.Errorf("redeliver %s: %w", id, err)
 	}

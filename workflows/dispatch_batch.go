@@ -39,6 +39,9 @@ import (
 type DispatchBatchInput struct {
 	BatchID string
 	Events  []DispatchEventInput
+	// IDPrefix is the deployment's workflow ID prefix (ids.go): the runs
+	// this one starts carry it; "" in runs started before it existed.
+	IDPrefix string
 }
 
 // DispatchBatchResult counts what a batch run did with its events.
@@ -77,7 +80,7 @@ func DispatchEvents(ctx workflow.Context, in DispatchBatchInput) (DispatchBatchR
 	// day), the events are recorded as failed; deliveries that were planned
 	// carry on in their own runs.
 	failure := ""
-	if derr := dispatchBatchDeliveries(ctx, in.BatchID, held); derr != nil {
+	if derr := dispatchBatchDeliveries(ctx, in.IDPrefix, in.BatchID, held); derr != nil {
 		failure = "deliveries: " + derr.Error()
 		res.Failed = len(held)
 	}
@@ -101,7 +104,7 @@ const targetRetriesVersion = "target-retries"
 // dispatchBatchDeliveries plans the deliveries of the held events, makes
 // their first attempts and wakes the retry loops of the targets that have
 // deliveries to retry.
-func dispatchBatchDeliveries(ctx workflow.Context, batchID string, held []string) error {
+func dispatchBatchDeliveries(ctx workflow.Context, prefix, batchID string, held []string) error {
 	loops := workflow.GetVersion(ctx, targetRetriesVersion, workflow.DefaultVersion, 1) == 1
 	var plan activities.PlanDeliveriesResult
 	err := workflow.ExecuteLocalActivity(planOptions(ctx), deliveryActs.PlanEventDeliveries,
@@ -111,7 +114,7 @@ func dispatchBatchDeliveries(ctx workflow.Context, batchID string, held []string
 	}
 	if !loops {
 		retries, notices, ends := firstAttempts(ctx, "batch "+batchID, plan, firstAttemptsInFlight)
-		return startRetries(ctx, retries, notices, ends)
+		return startRetries(ctx, prefix, retries, notices, ends)
 	}
 	// Deliveries to a target whose circuit is open are its loop's from the
 	// first attempt: no request here to an endpoint known to be down.
@@ -129,7 +132,7 @@ func dispatchBatchDeliveries(ctx workflow.Context, batchID string, held []string
 	retries = append(retries, toLoop...)
 	sendNotices(ctx, notices)
 	for _, e := range ends {
-		if err := endRuns(ctx, e.by, e.ids); err != nil {
+		if err := endRuns(ctx, prefix, e.by, e.ids); err != nil {
 			return err
 		}
 	}

@@ -2,12 +2,10 @@ package workflows
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 )
 
@@ -26,7 +24,8 @@ import (
 // entries by itself, so a failed call only delays the recording of the
 // expiry; the caller may log it and go on.
 func (c *Client) SetIPGrantExpiry(ctx context.Context, entryID int64, expiresAt *time.Time) error {
-	id := IPGrantID(entryID)
+	local := IPGrantID(entryID)
+	id := c.id(local)
 	update := client.UpdateWorkflowOptions{
 		WorkflowID:   id,
 		UpdateName:   UpdateSetIPGrantExpiry,
@@ -34,18 +33,21 @@ func (c *Client) SetIPGrantExpiry(ctx context.Context, entryID int64, expiresAt 
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	}
 	if expiresAt == nil {
-		h, err := c.Temporal.UpdateWorkflow(ctx, update)
-		if err == nil {
-			err = h.Get(ctx, nil)
-		}
-		var notFound *serviceerror.NotFound
-		if err != nil && !errors.As(err, &notFound) { // NotFound: no run, or it already ended
+		err := c.update(ctx, local, update, nil)
+		if err != nil && !isNotFound(err) { // NotFound: no run, or it already ended
 			return fmt.Errorf("end %s: %w", id, err)
 		}
 		return nil
 	}
 	if expiresAt.IsZero() {
 		return fmt.Errorf("set expiry of %s: a zero time (nil means none)", id)
+	}
+	// A grant whose run was started before the prefix keeps that run.
+	if done, err := c.updateLegacy(ctx, local, update); done || err != nil {
+		if err != nil {
+			return fmt.Errorf("set expiry of %s: %w", local, err)
+		}
+		return nil
 	}
 	start := c.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
 		ID:                       id,

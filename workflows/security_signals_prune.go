@@ -26,13 +26,11 @@ const (
 	pruneScheduleIDBase = "security-signals-prune"
 )
 
-// PruneSignalsScheduleID is the ID of the Schedule that starts
-// PruneSecuritySignals for the installation on taskQueue (several
-// installations may share a namespace, each with its own database); the
-// runs it starts are named after it.
-func PruneSignalsScheduleID(taskQueue string) string {
-	return pruneScheduleIDBase + "/" + taskQueue
-}
+// PruneSignalsScheduleID is the ID, within a deployment, of the Schedule
+// that starts PruneSecuritySignals; the client puts the deployment prefix
+// in front (several installations may share a namespace, each pruning its
+// own database). The runs it starts are named after it.
+const PruneSignalsScheduleID = pruneScheduleIDBase
 
 // PruneSignalsInput tunes a run (zero fields take the defaults) and carries
 // the count across continue-as-new.

@@ -16,7 +16,7 @@ import (
 // already exists (another replica, an earlier start) is left as it is;
 // it answers the Schedule's ID and whether this call created it.
 func (c *Client) EnsurePruneSignalsSchedule(ctx context.Context) (id string, created bool, err error) {
-	id = PruneSignalsScheduleID(c.taskQueue())
+	id = c.id(PruneSignalsScheduleID)
 	_, err = c.Temporal.ScheduleClient().Create(ctx, client.ScheduleOptions{
 		ID:      id,
 		Spec:    client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: pruneSignalsEvery}}},

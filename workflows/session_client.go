@@ -14,7 +14,7 @@ import (
 // StartSession starts a session's lifecycle run. Starting one that already
 // runs is not an error.
 func (c *Client) StartSession(ctx context.Context, in SessionInput, username string) error {
-	id := SessionWorkflowID(in.SessionID)
+	id := c.id(SessionWorkflowID(in.SessionID))
 	_, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                c.taskQueue(),
@@ -49,28 +49,23 @@ func (c *Client) TerminateSession(ctx context.Context, sessionID, reason string)
 }
 
 func (c *Client) updateSession(ctx context.Context, sessionID, name string, args ...any) (SessionStatus, error) {
-	h, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   SessionWorkflowID(sessionID),
+	var st SessionStatus
+	err := c.update(ctx, SessionWorkflowID(sessionID), client.UpdateWorkflowOptions{
 		UpdateName:   name,
 		Args:         args,
 		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err != nil {
-		return SessionStatus{}, err
-	}
-	var st SessionStatus
-	err = h.Get(ctx, &st)
+	}, &st)
 	return st, err
 }
 
 // RecordSessionActivity tells a session's run that its user is active.
 func (c *Client) RecordSessionActivity(ctx context.Context, sessionID string) error {
-	return c.Temporal.SignalWorkflow(ctx, SessionWorkflowID(sessionID), "", SignalActivity, nil)
+	return c.signal(ctx, SessionWorkflowID(sessionID), SignalActivity, nil)
 }
 
 // SessionStatusOf asks a session's run for its status.
 func (c *Client) SessionStatusOf(ctx context.Context, sessionID string) (SessionStatus, error) {
-	v, err := c.Temporal.QueryWorkflow(ctx, SessionWorkflowID(sessionID), "", QueryStatus)
+	v, err := c.query(ctx, SessionWorkflowID(sessionID), QueryStatus)
 	if err != nil {
 		return SessionStatus{}, err
 	}
@@ -79,12 +74,12 @@ func (c *Client) SessionStatusOf(ctx context.Context, sessionID string) (Session
 	return st, err
 }
 
-// SignalSessionObserved tells the run workflowID (a Session's
-// activities.AnnotationWorkflow, else SessionWorkflowID) what the session
-// watcher saw happen to its Session. A run that has ended, or never
-// existed, is not an error: there is nothing left to tell.
-func (c *Client) SignalSessionObserved(ctx context.Context, workflowID string, ev SessionObserved) error {
-	err := c.Temporal.SignalWorkflow(ctx, workflowID, "", SignalObserved, ev)
+// SignalSessionObserved tells the run of session sessionID (prefixed, else
+// legacy) what the session watcher saw happen to its Session. A run that
+// has ended, or never existed, is not an error: there is nothing left to
+// tell.
+func (c *Client) SignalSessionObserved(ctx context.Context, sessionID string, ev SessionObserved) error {
+	err := c.signal(ctx, SessionWorkflowID(sessionID), SignalObserved, ev)
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {
 		return nil

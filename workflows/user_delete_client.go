@@ -2,11 +2,9 @@ package workflows
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/streamspace/enterprise/activities"
@@ -14,7 +12,14 @@ import (
 
 // StartUserDelete starts (or joins the running) deletion run of a user.
 func (c *Client) StartUserDelete(ctx context.Context, in activities.UserDeleteInput) (client.WorkflowRun, error) {
-	id := UserDeleteID(in.UserID)
+	local := UserDeleteID(in.UserID)
+	// A deletion started before the prefix is joined while it runs.
+	if open, err := c.openLegacy(ctx, local); err != nil {
+		return nil, fmt.Errorf("start %s: %w", local, err)
+	} else if open {
+		return c.Temporal.GetWorkflow(ctx, local, ""), nil
+	}
+	id := c.id(local)
 	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                c.taskQueue(),
@@ -32,8 +37,7 @@ func (c *Client) StartUserDelete(ctx context.Context, in activities.UserDeleteIn
 // completed answers activities.ErrNoSessionRun.
 func (c *Client) EndSession(ctx context.Context, sessionID, reason string) error {
 	_, err := c.TerminateSession(ctx, sessionID, reason)
-	var notFound *serviceerror.NotFound
-	if errors.As(err, &notFound) {
+	if isNotFound(err) {
 		return fmt.Errorf("%w: %v", activities.ErrNoSessionRun, err)
 	}
 	return err

@@ -38,6 +38,10 @@ type TemporalConfig struct {
 	// loopback is what limits throughput (the relay benchmark: ~170 vs ~260
 	// workflow starts/s into the dev server).
 	Compression string
+	// IDPrefix scopes this deployment's workflow IDs
+	// (TEMPORAL_WORKFLOW_ID_PREFIX); "" = derived from the deployment id
+	// in PostgreSQL at start (workflowIDPrefix).
+	IDPrefix string
 }
 
 // SecurityConfig holds key material the enterprise features use.
@@ -143,6 +147,7 @@ func readTemporal(e *envReader, defAddr string) TemporalConfig {
 		Namespace:   e.str("TEMPORAL_NAMESPACE", "default"),
 		TaskQueue:   e.str("TEMPORAL_TASK_QUEUE", workflows.DefaultTaskQueue),
 		Compression: e.oneOf("TEMPORAL_GRPC_COMPRESSION", "gzip", "gzip", "none"),
+		IDPrefix:    e.workflowIDPrefix("TEMPORAL_WORKFLOW_ID_PREFIX"),
 	}
 }
 

@@ -47,6 +47,7 @@ func TestServerConfigDefaults(t *testing.T) {
 	require.Equal(t, "default", cfg.Temporal.Namespace)
 	require.Equal(t, "streamspace", cfg.Temporal.TaskQueue)
 	require.Equal(t, "gzip", cfg.Temporal.Compression)
+	require.Empty(t, cfg.Temporal.IDPrefix, "unset: derived from the deployment id at start")
 	require.Equal(t, slog.LevelInfo, cfg.Log.Level)
 	require.Equal(t, "StreamSpace", cfg.Security.MFAIssuer)
 	require.Equal(t, 587, cfg.SMTP.Port)
@@ -59,23 +60,24 @@ func TestServerConfigValues(t *testing.T) {
 	kube := filepath.Join(t.TempDir(), "kubeconfig")
 	require.NoError(t, os.WriteFile(kube, []byte("apiVersion: v1\nkind: Config\n"), 0o600))
 	cfg, err := readServerConfig(lookupFrom(map[string]string{
-		"DATABASE_URL":               goodDB,
-		"JWT_SECRET":                 goodJWT,
-		"TRUSTED_PROXIES":            "10.0.0.0/8, 192.0.2.1",
-		"LISTEN_ADDR":                "0.0.0.0:9000",
-		"LOG_LEVEL":                  "DEBUG",
-		"LOG_FORMAT":                 "json",
-		"TEMPORAL_ADDRESS":           "temporal.internal:7233",
-		"TEMPORAL_NAMESPACE":         "streamspace-prod",
-		"KUBECONFIG":                 kube,
-		"ENCRYPTION_KEY":             strings.Repeat("ab", 32),
-		"ENABLE_ENTERPRISE_FEATURES": "false",
-		"SMTP_HOST":                  "smtp.example.com",
-		"SMTP_PORT":                  "465",
-		"SMTP_TLS":                   "tls",
-		"HTTP_MAX_BODY_BYTES":        "2048",
-		"SESSION_HOME_STORAGE_CLASS": "fast-ssd",
-		"SESSION_HOME_SIZE":          "50Gi",
+		"DATABASE_URL":                goodDB,
+		"JWT_SECRET":                  goodJWT,
+		"TRUSTED_PROXIES":             "10.0.0.0/8, 192.0.2.1",
+		"LISTEN_ADDR":                 "0.0.0.0:9000",
+		"LOG_LEVEL":                   "DEBUG",
+		"LOG_FORMAT":                  "json",
+		"TEMPORAL_ADDRESS":            "temporal.internal:7233",
+		"TEMPORAL_NAMESPACE":          "streamspace-prod",
+		"TEMPORAL_WORKFLOW_ID_PREFIX": "eu-prod",
+		"KUBECONFIG":                  kube,
+		"ENCRYPTION_KEY":              strings.Repeat("ab", 32),
+		"ENABLE_ENTERPRISE_FEATURES":  "false",
+		"SMTP_HOST":                   "smtp.example.com",
+		"SMTP_PORT":                   "465",
+		"SMTP_TLS":                    "tls",
+		"HTTP_MAX_BODY_BYTES":         "2048",
+		"SESSION_HOME_STORAGE_CLASS":  "fast-ssd",
+		"SESSION_HOME_SIZE":           "50Gi",
 	}))
 	require.NoError(t, err)
 	require.Equal(t, "0.0.0.0:9000", cfg.HTTP.ListenAddr)
@@ -83,6 +85,7 @@ func TestServerConfigValues(t *testing.T) {
 	require.Equal(t, "json", cfg.Log.Format)
 	require.Equal(t, "temporal.internal:7233", cfg.Temporal.Address)
 	require.Equal(t, "streamspace-prod", cfg.Temporal.Namespace)
+	require.Equal(t, "eu-prod", cfg.Temporal.IDPrefix)
 	require.Equal(t, kube, cfg.Kubeconfig)
 	require.Len(t, cfg.Security.EncryptionKey, 32)
 	require.False(t, cfg.HTTP.EnterpriseEnabled)
@@ -103,6 +106,8 @@ func TestConfigErrors(t *testing.T) {
 		{"ListenAddr", "LISTEN_ADDR", "8080", `invalid LISTEN_ADDR "8080": must be host:port`},
 		{"ListenPort", "LISTEN_ADDR", "127.0.0.1:99999", `invalid LISTEN_ADDR "127.0.0.1:99999": must be host:port`},
 		{"TemporalAddress", "TEMPORAL_ADDRESS", "temporal", `invalid TEMPORAL_ADDRESS "temporal": must be host:port`},
+		{"WorkflowIDPrefix", "TEMPORAL_WORKFLOW_ID_PREFIX", "eu/prod", `invalid TEMPORAL_WORKFLOW_ID_PREFIX "eu/prod": "/" is not allowed`},
+		{"WorkflowIDPrefixLong", "TEMPORAL_WORKFLOW_ID_PREFIX", strings.Repeat("x", 33), `invalid TEMPORAL_WORKFLOW_ID_PREFIX "` + strings.Repeat("x", 33) + `": 33 characters; at most 32`},
 		{"DatabaseURL", "DATABASE_URL", "mysql://nope:hunter2@x", `invalid DATABASE_URL: not a PostgreSQL connection URL`},
 		{"EncryptionKey", "ENCRYPTION_KEY", "short", `invalid ENCRYPTION_KEY: must be 32 bytes`},
 		{"Kubeconfig", "KUBECONFIG", "/no/such/kubeconfig", `invalid KUBECONFIG "/no/such/kubeconfig": /no/such/kubeconfig is not a readable file`},

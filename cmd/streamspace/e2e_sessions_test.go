@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/streamspace/enterprise/internal/wfid"
 	"github.com/streamspace/enterprise/workflows"
 )
 
@@ -19,7 +20,7 @@ import (
 // and worker: an admin adds a template, alice starts a session, sees it
 // Running on a simulated node, finds its workflow run, hibernates, wakes and
 // deletes it.
-func walkThroughSessions(t *testing.T, api string, tc client.Client) {
+func walkThroughSessions(t *testing.T, api string, tc client.Client, prefix string) {
 	t.Helper()
 	admin := &apiClient{api: api}
 	admin.token = admin.login(t, "admin", "e2e admin password")
@@ -41,7 +42,7 @@ func walkThroughSessions(t *testing.T, api string, tc client.Client) {
 	require.NotEmpty(t, s.Node)
 	require.Contains(t, s.URL, ":3000")
 
-	desc, err := tc.DescribeWorkflowExecution(t.Context(), workflows.SessionWorkflowID(s.ID), "")
+	desc, err := tc.DescribeWorkflowExecution(t.Context(), wfid.Join(prefix, workflows.SessionWorkflowID(s.ID)), "")
 	require.NoError(t, err)
 	require.Equal(t, enums.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.WorkflowExecutionInfo.Status)
 	require.Equal(t, "SessionLifecycle", desc.WorkflowExecutionInfo.Type.Name)
@@ -63,7 +64,7 @@ func walkThroughSessions(t *testing.T, api string, tc client.Client) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	var st workflows.SessionStatus
-	require.NoError(t, tc.GetWorkflow(ctx, workflows.SessionWorkflowID(s.ID), "").Get(ctx, &st))
+	require.NoError(t, tc.GetWorkflow(ctx, wfid.Join(prefix, workflows.SessionWorkflowID(s.ID)), "").Get(ctx, &st))
 	require.Equal(t, "Terminated", st.Phase)
 
 	status, body = admin.do("GET", "/api/admin/events?type=session.awakened", "")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/streamspace/enterprise/internal/kubestack/kubetest"
 	"github.com/streamspace/enterprise/internal/testenv"
+	"github.com/streamspace/enterprise/internal/wfid"
 	"github.com/streamspace/enterprise/schemas"
 	"github.com/streamspace/enterprise/workflows"
 )
@@ -60,6 +61,11 @@ func TestEndToEnd(t *testing.T) {
 	require.Equal(t, 0, run(ctx, []string{"migrate", "up"}, env, &out, &out), out.String())
 	require.Contains(t, out.String(), "applied 00001_events.sql")
 	testenv.SpreadIDs(t, pool, "ip_allowlist") // ipgrant/<id> is unique on the shared dev server
+	// TEMPORAL_WORKFLOW_ID_PREFIX is unset: the prefix comes from the
+	// deployment id the migrations stored.
+	deployment, err := (&schemas.Store{Pool: pool}).DeploymentID(ctx)
+	require.NoError(t, err)
+	prefix := wfid.FromDeployment(deployment)
 
 	var wg sync.WaitGroup
 	for _, cmd := range []string{"worker", "server"} {
@@ -106,7 +112,7 @@ func TestEndToEnd(t *testing.T) {
 	ev, err := store.GetEvent(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, schemas.DispatchCompleted, ev.DispatchState)
-	require.True(t, strings.HasPrefix(ev.WorkflowID, "events/"), ev.WorkflowID)
+	require.True(t, strings.HasPrefix(ev.WorkflowID, prefix+"/events/"), ev.WorkflowID)
 	require.NotEmpty(t, ev.RunID)
 	tc := testenv.TemporalClient(t, testenv.TemporalAddress(t))
 	var res workflows.DispatchBatchResult
@@ -141,7 +147,7 @@ func TestEndToEnd(t *testing.T) {
 	walkThroughIdentity(t, "http://"+addr)
 	walkThroughSecurity(t, "http://"+addr)
 	hook := startWebhookWalkThrough(t, "http://"+addr)
-	walkThroughSessions(t, "http://"+addr, tc)
+	walkThroughSessions(t, "http://"+addr, tc, prefix)
 	hook.check(t)
 
 	status, body = get("http://" + addr + "/metrics")

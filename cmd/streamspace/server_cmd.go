@@ -61,6 +61,10 @@ func runServer(ctx context.Context, cfg ServerConfig, rt *runtime) error {
 	sms, mail := mfaSenders(cfg.Common)
 	cfg.HTTP.Sessions = server.SessionConfig{DefaultQuota: cfg.Sessions.Quota, StartTimeout: cfg.Sessions.StartTimeout,
 		DefaultIdleTimeout: cfg.Sessions.IdleTimeout, DefaultMaxDuration: cfg.Sessions.MaxDuration}
+	prefix, err := workflowIDPrefix(ctx, cfg.Temporal, rt)
+	if err != nil {
+		return err
+	}
 	srv := server.New(cfg.HTTP, server.Deps{
 		Logger:   rt.Logger,
 		Registry: rt.Metrics.Registry,
@@ -75,7 +79,7 @@ func runServer(ctx context.Context, cfg ServerConfig, rt *runtime) error {
 		SMS:      sms,
 		Mail:     mail,
 		Workflows: &workflows.Client{Temporal: rt.Temporal, Namespace: cfg.Temporal.Namespace,
-			TaskQueue: cfg.Temporal.TaskQueue},
+			TaskQueue: cfg.Temporal.TaskQueue, IDPrefix: prefix},
 	})
 	return srv.Run(ctx)
 }

@@ -60,6 +60,7 @@ func newSessionBench(b *testing.B, nodes int) *sessionBench {
 		"TEMPORAL_ADDRESS="+testenv.TemporalAddress(b),
 		"TEMPORAL_NAMESPACE="+testenv.TemporalNamespace(),
 		"TEMPORAL_TASK_QUEUE="+s.taskQueue,
+		"TEMPORAL_WORKFLOW_ID_PREFIX="+benchIDPrefix,
 		"KUBECONFIG="+cluster.Kubeconfig(),
 		"SESSION_NAMESPACE="+kube.Namespace,
 		"SESSION_QUOTA_MAX_SESSIONS=1000", "SESSION_QUOTA_CPU=0", "SESSION_QUOTA_MEMORY=0",

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/streamspace/enterprise/activities"
+	"github.com/streamspace/enterprise/internal/wfid"
 	"github.com/streamspace/enterprise/schemas/kubeapi"
 	"github.com/streamspace/enterprise/workflows"
 )
@@ -99,6 +100,9 @@ func reportStages(b *testing.B, posted, answered, created map[string]time.Time, 
 	b.Logf("stages: %s", strings.Join(parts, "; "))
 }
 
+// benchIDPrefix is the benchmark stack's TEMPORAL_WORKFLOW_ID_PREFIX.
+const benchIDPrefix = "bench"
+
 // reportFirstStep reads each session's workflow history and logs where the
 // first step's time went: the workflow task waiting in its queue (start to
 // first task started), the activity that creates the Session waiting in
@@ -110,7 +114,7 @@ func reportFirstStep(b *testing.B, tc client.Client, ids []string) {
 	var slowestTrace string
 	for _, id := range ids {
 		var trace []string
-		iter := tc.GetWorkflowHistory(b.Context(), workflows.SessionWorkflowID(id), "", false,
+		iter := tc.GetWorkflowHistory(b.Context(), wfid.Join(benchIDPrefix, workflows.SessionWorkflowID(id)), "", false,
 			enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		var startedAt, actScheduled time.Time
 		var gotTask, gotAct bool

@@ -31,7 +31,12 @@ func cmdWorker(ctx context.Context, lookup func(string) (string, bool), stderr i
 // runWorker runs the Temporal worker and the outbox relay (and, when
 // WORKER_METRICS_ADDR is set, a /metrics listener) until ctx ends.
 func runWorker(ctx context.Context, cfg WorkerConfig, rt *runtime) error {
-	wc := &workflows.Client{Temporal: rt.Temporal, Namespace: cfg.Temporal.Namespace, TaskQueue: cfg.Temporal.TaskQueue}
+	prefix, err := workflowIDPrefix(ctx, cfg.Temporal, rt)
+	if err != nil {
+		return err
+	}
+	wc := &workflows.Client{Temporal: rt.Temporal, Namespace: cfg.Temporal.Namespace, TaskQueue: cfg.Temporal.TaskQueue,
+		IDPrefix: prefix}
 	relay := &worker.Relay{
 		Pool:    rt.Pool,
 		Starter: wc,
@@ -50,7 +55,7 @@ func runWorker(ctx context.Context, cfg WorkerConfig, rt *runtime) error {
 	wg.Go(func() { ensureSearchAttributes(ctx, wc, rt) })
 	wg.Go(func() {
 		deps := worker.Deps{Store: &schemas.Store{Pool: rt.Pool}, Kube: rt.Kube, Quota: cfg.Sessions.Quota,
-			Deliveries: deliveries}
+			Deliveries: deliveries, IDPrefix: prefix}
 		if err := worker.Run(ctx, rt.Temporal, cfg.Temporal.TaskQueue, deps, worker.PollerOptions(cfg.Pollers.Main, cfg.Pollers.Events),
 			rt.Logger); err != nil {
 			cancel(err)

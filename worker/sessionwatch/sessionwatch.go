@@ -48,7 +48,7 @@ import (
 // Signaler delivers an observation to a session's run; workflows.Client is
 // one.
 type Signaler interface {
-	SignalSessionObserved(ctx context.Context, workflowID string, ev workflows.SessionObserved) error
+	SignalSessionObserved(ctx context.Context, sessionID string, ev workflows.SessionObserved) error
 }
 
 // Config is what a Watcher needs.
@@ -170,13 +170,11 @@ func (w *Watcher) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer w.queue.Done(o)
-	// The run's ID is derived from the Session's name (it is what
-	// CreateSessionResource writes into activities.AnnotationWorkflow); the
-	// annotation itself is not trusted, so a Session edited by hand cannot
-	// direct the signal at another run.
-	id := workflows.SessionWorkflowID(o.session)
+	// The run is found from the Session's name (the session id), not from
+	// its activities.AnnotationWorkflow: the annotation is not trusted, so
+	// a Session edited by hand cannot direct the signal at another run.
 	sctx, cancel := context.WithTimeout(ctx, signalTimeout)
-	err := w.cfg.Signaler.SignalSessionObserved(sctx, id, o.ev)
+	err := w.cfg.Signaler.SignalSessionObserved(sctx, o.session, o.ev)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -188,6 +186,6 @@ func (w *Watcher) processNext(ctx context.Context) bool {
 		return true
 	}
 	w.queue.Forget(o)
-	w.log.Info("session change reported to its run", "session", o.session, "workflow_id", id, "change", o.ev.Change)
+	w.log.Info("session change reported to its run", "session", o.session, "change", o.ev.Change)
 	return true
 }
