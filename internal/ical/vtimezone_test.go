@@ -245,7 +245,11 @@ func TestVTimezoneRegularZonesUseOpenYearlyRules(t *testing.T) {
 func TestVTimezoneLordHoweHalfHourShift(t *testing.T) {
 	loc := mustLoad(t, "Australia/Lord_Howe")
 	vtz := vtimezoneText(t, loc, date(2026, time.January, 1), date(2026, time.December, 31))
-	for _, o := range vtz.children("DAYLIGHT") {
+	daylight := vtz.children("DAYLIGHT")
+	if len(daylight) == 0 {
+		t.Fatal("Lord Howe has no DAYLIGHT observance")
+	}
+	for _, o := range daylight {
 		if f, to := o.one(t, "TZOFFSETFROM").value, o.one(t, "TZOFFSETTO").value; f != "+1030" || to != "+1100" {
 			t.Errorf("Lord Howe DAYLIGHT %s -> %s, want +1030 -> +1100", f, to)
 		}
