@@ -1,0 +1,85 @@
+package recurrence
+
+import "time"
+
+// searchDays bounds the search for the next occurrence: more than eight years,
+// so a cron expression for February 29 finds its next leap year (2096 → 2104).
+const searchDays = 9 * 366
+
+// Next is the first occurrence strictly after `after`, as a UTC instant,
+// honouring starts_on, ends_on and exclusions. ok is false when there is none.
+func (s *Schedule) Next(after time.Time) (time.Time, bool) {
+	if s.plan.Type == Once {
+		if s.startAt.After(after) && s.inRange(dateOf(s.startAt.In(s.loc))) {
+			return s.startAt, true
+		}
+		return time.Time{}, false
+	}
+	// Resolve is monotonic and the wall time of `after` resolves to `after`
+	// or earlier, so no wall time before it can resolve after it.
+	from := wallOf(after.In(s.loc))
+	d := from.Date
+	if s.startsOn != nil && d.Before(*s.startsOn) {
+		d = *s.startsOn
+	}
+	for i := 0; i < searchDays; i++ {
+		if s.endsOn != nil && s.endsOn.Before(d) {
+			break
+		}
+		if s.inRange(d) {
+			for _, w := range s.walls(d) {
+				if w.less(from) {
+					continue
+				}
+				if t := Resolve(w, s.loc); t.After(after) {
+					return t, true
+				}
+			}
+		}
+		d = d.AddDays(1)
+	}
+	return time.Time{}, false
+}
+
+// NextN is up to n occurrences strictly after `after`, in order.
+func (s *Schedule) NextN(after time.Time, n int) []time.Time {
+	var out []time.Time
+	for len(out) < n {
+		t, ok := s.Next(after)
+		if !ok {
+			break
+		}
+		out = append(out, t)
+		after = t
+	}
+	return out
+}
+
+// MinGap is the shortest time between two consecutive occurrences in
+// (from, from+horizon]. ok is false when fewer than two occur there.
+func (s *Schedule) MinGap(from time.Time, horizon time.Duration) (time.Duration, bool) {
+	end := from.Add(horizon)
+	prev, ok := s.Next(from)
+	if !ok || prev.After(end) {
+		return 0, false
+	}
+	var gap time.Duration
+	found := false
+	for {
+		t, ok := s.Next(prev)
+		if !ok || t.After(end) {
+			return gap, found
+		}
+		if g := t.Sub(prev); !found || g < gap {
+			gap, found = g, true
+		}
+		prev = t
+	}
+}
+
+// PrewarmStart is when a run for the occurrence starts: `minutes` before it as
+// an instant, whatever the local calendar does in between (a Monday 00:02 run
+// with 5 minutes starts on Sunday at 23:57 local).
+func PrewarmStart(occurrence time.Time, minutes int) time.Time {
+	return occurrence.Add(-time.Duration(minutes) * time.Minute)
+}
