@@ -128,23 +128,26 @@ func (c *cronSpec) matchesDate(d Date) bool {
 	return dom && dow
 }
 
-// walls lists the wall times the expression names on d, in order.
-func (c *cronSpec) walls(d Date) []Wall {
+// walls yields the wall times the expression names on d from minute-of-day
+// `from` on, in order, until yield returns false.
+func (c *cronSpec) walls(d Date, from int, yield func(Wall) bool) {
 	if !c.matchesDate(d) {
-		return nil
+		return
 	}
-	var out []Wall
-	for h, okH := range c.hour {
-		if !okH {
+	for h := from / 60; h < 24; h++ {
+		if !c.hour[h] {
 			continue
 		}
-		for m, okM := range c.minute {
-			if okM {
-				out = append(out, Wall{d, h, m})
+		m := 0
+		if h == from/60 {
+			m = from % 60
+		}
+		for ; m < 60; m++ {
+			if c.minute[m] && !yield(Wall{d, h, m}) {
+				return
 			}
 		}
 	}
-	return out
 }
 
 // firesEver reports whether some (month, day) the expression allows exists in

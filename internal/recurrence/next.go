@@ -18,25 +18,22 @@ func (s *Schedule) Next(after time.Time) (time.Time, bool) {
 	// Resolve is monotonic and the wall time of `after` resolves to `after`
 	// or earlier, so no wall time before it can resolve after it.
 	from := wallOf(after.In(s.loc))
-	d := from.Date
+	d, fromMinute := from.Date, from.Hour*60+from.Minute
 	if s.startsOn != nil && d.Before(*s.startsOn) {
-		d = *s.startsOn
+		d, fromMinute = *s.startsOn, 0
 	}
 	for i := 0; i < searchDays; i++ {
 		if s.endsOn != nil && s.endsOn.Before(d) {
 			break
 		}
 		if s.inRange(d) {
-			for _, w := range s.walls(d) {
-				if w.less(from) {
-					continue
-				}
+			for w := range s.walls(d, fromMinute) {
 				if t := Resolve(w, s.loc); t.After(after) {
 					return t, true
 				}
 			}
 		}
-		d = d.AddDays(1)
+		d, fromMinute = d.AddDays(1), 0
 	}
 	return time.Time{}, false
 }
@@ -56,7 +53,9 @@ func (s *Schedule) NextN(after time.Time, n int) []time.Time {
 }
 
 // MinGap is the shortest time between two consecutive occurrences in
-// (from, from+horizon]. ok is false when fewer than two occur there.
+// (from, from+horizon]. ok is false when fewer than two occur there. It stops
+// at the first gap of a minute or less: plans name whole minutes, so nothing
+// shorter can follow, and pre-warm is counted in minutes.
 func (s *Schedule) MinGap(from time.Time, horizon time.Duration) (time.Duration, bool) {
 	end := from.Add(horizon)
 	prev, ok := s.Next(from)
@@ -72,6 +71,9 @@ func (s *Schedule) MinGap(from time.Time, horizon time.Duration) (time.Duration,
 		}
 		if g := t.Sub(prev); !found || g < gap {
 			gap, found = g, true
+		}
+		if gap <= time.Minute {
+			return gap, true
 		}
 		prev = t
 	}

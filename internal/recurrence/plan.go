@@ -2,6 +2,7 @@ package recurrence
 
 import (
 	"fmt"
+	"iter"
 	"time"
 )
 
@@ -78,13 +79,6 @@ type Wall struct {
 	Hour, Minute int
 }
 
-func (w Wall) less(v Wall) bool {
-	if w.Date != v.Date {
-		return w.Date.Before(v.Date)
-	}
-	return w.Hour*60+w.Minute < v.Hour*60+v.Minute
-}
-
 // ICal formats w as an RFC 5545 local DATE-TIME ("20261225T090000"), the
 // value of an EXDATE;TZID=… line.
 func (w Wall) ICal() string {
@@ -125,22 +119,25 @@ func (s *Schedule) inRange(d Date) bool {
 	return !s.exclusions[d]
 }
 
-// walls lists, in order, the wall times the plan names on date d, ignoring
-// starts_on, ends_on and exclusions. once has none: it is an instant.
-func (s *Schedule) walls(d Date) []Wall {
-	switch s.plan.Type {
-	case Daily:
-		return []Wall{{d, s.hour, s.min}}
-	case Weekly:
-		if s.weekdays[d.Weekday()] {
-			return []Wall{{d, s.hour, s.min}}
+// walls yields, in order, the wall times the plan names on date d from
+// minute-of-day `from` on, ignoring starts_on, ends_on and exclusions. once
+// has none: it is an instant.
+func (s *Schedule) walls(d Date, from int) iter.Seq[Wall] {
+	return func(yield func(Wall) bool) {
+		var fixed bool
+		switch s.plan.Type {
+		case Daily:
+			fixed = true
+		case Weekly:
+			fixed = s.weekdays[d.Weekday()]
+		case Monthly:
+			fixed = d.Day == min(s.plan.DayOfMonth, d.daysIn())
+		case Cron:
+			s.cron.walls(d, from, yield)
+			return
 		}
-	case Monthly:
-		if d.Day == min(s.plan.DayOfMonth, d.daysIn()) {
-			return []Wall{{d, s.hour, s.min}}
+		if fixed && s.hour*60+s.min >= from {
+			yield(Wall{d, s.hour, s.min})
 		}
-	case Cron:
-		return s.cron.walls(d)
 	}
-	return nil
 }

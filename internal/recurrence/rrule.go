@@ -128,7 +128,7 @@ func (s *Schedule) ExDates() []Wall {
 			}
 			continue
 		}
-		out = append(out, s.walls(d)...)
+		out = slices.AppendSeq(out, s.walls(d, 0))
 	}
 	return out
 }
