@@ -9,11 +9,18 @@ const searchDays = 9 * 366
 // Next is the first occurrence strictly after `after`, as a UTC instant,
 // honouring starts_on, ends_on and exclusions. ok is false when there is none.
 func (s *Schedule) Next(after time.Time) (time.Time, bool) {
+	_, t, ok := s.next(after)
+	return t, ok
+}
+
+// next is Next with the wall time the occurrence was named by.
+func (s *Schedule) next(after time.Time) (Wall, time.Time, bool) {
 	if s.plan.Type == Once {
-		if s.startAt.After(after) && s.inRange(dateOf(s.startAt.In(s.loc))) {
-			return s.startAt, true
+		w := wallOf(s.startAt.In(s.loc))
+		if s.startAt.After(after) && s.inRange(w.Date) {
+			return w, s.startAt, true
 		}
-		return time.Time{}, false
+		return Wall{}, time.Time{}, false
 	}
 	// Resolve is monotonic and the wall time of `after` resolves to `after`
 	// or earlier, so no wall time before it can resolve after it.
@@ -29,13 +36,13 @@ func (s *Schedule) Next(after time.Time) (time.Time, bool) {
 		if s.inRange(d) {
 			for w := range s.walls(d, fromMinute) {
 				if t := Resolve(w, s.loc); t.After(after) {
-					return t, true
+					return w, t, true
 				}
 			}
 		}
 		d, fromMinute = d.AddDays(1), 0
 	}
-	return time.Time{}, false
+	return Wall{}, time.Time{}, false
 }
 
 // NextN is up to n occurrences strictly after `after`, in order.

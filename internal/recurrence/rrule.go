@@ -16,9 +16,10 @@ var icalDays = [7]string{"SU", "MO", "TU", "WE", "TH", "FR", "SA"}
 // alone says it) and for cron expressions RRULE cannot say (both day fields
 // restricted: cron ORs them, RRULE ANDs its BY parts).
 //
-// Calendar apps expand a wall time inside a DST gap as RFC 5545 says (with
-// the offset before the gap: 02:30 → 03:30), not at the jump as Next does;
-// the feed should carry RDATE/EXDATE pairs for those days.
+// Calendar apps expand a wall time inside a DST gap as RFC 5545 §3.3.5 says
+// (with the offset before the gap: 02:30 → 03:30), not at the jump as Next
+// does; GapShifts lists those occurrences for EXDATE/RDATE pairs. (An overlap
+// is read as its first occurrence by both.)
 func (s *Schedule) RRule() (string, bool) {
 	var parts []string
 	at := func(hours, minutes []bool) {
@@ -131,4 +132,29 @@ func (s *Schedule) ExDates() []Wall {
 		out = slices.AppendSeq(out, s.walls(d, 0))
 	}
 	return out
+}
+
+// Shift is an occurrence whose wall time falls in a DST gap: the plan names
+// Wall, and it runs at At (the jump).
+type Shift struct {
+	Wall Wall
+	At   time.Time
+}
+
+// GapShifts are the occurrences in (from, to] that run at a gap's jump
+// rather than at their named wall time, in order. A feed cancels each named
+// time (EXDATE, Shift.Wall.ICal()) and adds the real one (RDATE, At in the
+// zone) so calendar apps show when the session really starts.
+func (s *Schedule) GapShifts(from, to time.Time) []Shift {
+	var out []Shift
+	for {
+		w, t, ok := s.next(from)
+		if !ok || t.After(to) {
+			return out
+		}
+		if wallOf(t.In(s.loc)) != w {
+			out = append(out, Shift{w, t})
+		}
+		from = t
+	}
 }

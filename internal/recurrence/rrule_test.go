@@ -54,3 +54,16 @@ func TestExDates(t *testing.T) {
 		t.Fatalf("cron ExDates %v, want %v", got, want)
 	}
 }
+
+func TestGapShifts(t *testing.T) {
+	s := compile(t, Plan{Type: Daily, TimeOfDay: "02:30", Timezone: "America/New_York"})
+	got := s.GapShifts(utc(t, "2026-01-01T00:00:00Z"), utc(t, "2027-01-01T00:00:00Z"))
+	// Only the spring-forward day; the fall-back 02:30 exists once.
+	if len(got) != 1 || got[0].Wall.ICal() != "20260308T023000" || !got[0].At.Equal(utc(t, "2026-03-08T07:00:00Z")) {
+		t.Fatalf("GapShifts %+v", got)
+	}
+	if got := compile(t, Plan{Type: Daily, TimeOfDay: "09:00", Timezone: "America/New_York"}).
+		GapShifts(utc(t, "2026-01-01T00:00:00Z"), utc(t, "2027-01-01T00:00:00Z")); len(got) != 0 {
+		t.Fatalf("09:00 never shifts, got %+v", got)
+	}
+}
