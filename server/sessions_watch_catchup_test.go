@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/streamspace/enterprise/internal/testenv"
-	"github.com/streamspace/enterprise/schemas"
 	"github.com/streamspace/enterprise/schemas/kubeapi"
 	"github.com/streamspace/enterprise/workflows"
 )
@@ -41,14 +40,7 @@ func TestSessionDeletedWhileUnwatchedIsCaughtUp(t *testing.T) {
 
 	e.startWatch()
 
-	ended := e.waitSession(s.ID, e.user.Token, "terminated", func(s sessionJSON) bool { return s.Phase == "terminated" })
-	require.Equal(t, kubeapi.StateTerminated, ended.State)
-	require.NotNil(t, ended.EndedAt)
-	require.Equal(t, "its Session resource was deleted outside StreamSpace", ended.Message)
-	deleted := sessionEventsOf(t, e.store, schemas.EventSessionDeleted, s.ID)
-	require.Len(t, deleted, 1, "one session.deleted")
-	require.Equal(t, "its Session resource was deleted outside StreamSpace", deleted[0]["reason"])
-	e.waitRunClosed(s.ID, enums.WORKFLOW_EXECUTION_STATUS_COMPLETED)
+	waitEndedOutside(t, e, s.ID)
 
 	// The pass that reported s would have queued the creating session too;
 	// its one signal would have been delivered long before s's run ended.
