@@ -30,14 +30,7 @@ func TestSessionDeletedWithKubectlEndsSession(t *testing.T) {
 	sessions := e.kube.Dynamic.Resource(kubeapi.SessionGVR).Namespace(e.kube.Namespace)
 	require.NoError(t, sessions.Delete(context.Background(), s.ID, metav1.DeleteOptions{}))
 
-	ended := e.waitSession(s.ID, e.user.Token, "terminated", func(s sessionJSON) bool { return s.Phase == "terminated" })
-	require.Equal(t, kubeapi.StateTerminated, ended.State)
-	require.NotNil(t, ended.EndedAt)
-	require.Equal(t, "its Session resource was deleted outside StreamSpace", ended.Message)
-	deleted := sessionEventsOf(t, e.store, schemas.EventSessionDeleted, s.ID)
-	require.Len(t, deleted, 1, "one session.deleted")
-	require.Equal(t, "its Session resource was deleted outside StreamSpace", deleted[0]["reason"])
-	e.waitRunClosed(s.ID, enums.WORKFLOW_EXECUTION_STATUS_COMPLETED)
+	waitEndedOutside(t, e, s.ID)
 
 	var quota myQuotaJSON
 	e.callJSON("GET", "/api/me/quota", e.user.Token, nil, 200, &quota)
@@ -78,6 +71,21 @@ func TestSessionPodFailureFailsSession(t *testing.T) {
 	_, err = e.kube.Dynamic.Resource(kubeapi.SessionGVR).Namespace(e.kube.Namespace).
 		Get(context.Background(), s.ID, metav1.GetOptions{})
 	require.Error(t, err, "the failed session's Session is deleted")
+}
+
+// waitEndedOutside waits until e's session id has ended as one whose Session
+// was deleted outside StreamSpace: the row terminated with the reason, one
+// session.deleted with it, and the run completed.
+func waitEndedOutside(t *testing.T, e *sessionAPI, id string) {
+	t.Helper()
+	ended := e.waitSession(id, e.user.Token, "terminated", func(s sessionJSON) bool { return s.Phase == "terminated" })
+	require.Equal(t, kubeapi.StateTerminated, ended.State)
+	require.NotNil(t, ended.EndedAt)
+	require.Equal(t, "its Session resource was deleted outside StreamSpace", ended.Message)
+	deleted := sessionEventsOf(t, e.store, schemas.EventSessionDeleted, id)
+	require.Len(t, deleted, 1, "one session.deleted")
+	require.Equal(t, "its Session resource was deleted outside StreamSpace", deleted[0]["reason"])
+	e.waitRunClosed(id, enums.WORKFLOW_EXECUTION_STATUS_COMPLETED)
 }
 
 // sessionEventsOf lists the payloads of the events of type typ about the

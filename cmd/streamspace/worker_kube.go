@@ -20,8 +20,9 @@ import (
 // runKube runs the worker's Kubernetes loops until ctx ends: the session
 // controller (unless SESSION_CONTROLLER=false), the session watch that
 // tells a session's run when its Session is deleted or fails behind its
-// back, and the node health watch that publishes node.unhealthy. Without
-// KUBECONFIG it runs nothing.
+// back (and catches up on Sessions deleted while no worker ran), and the
+// node health watch that publishes node.unhealthy. Without KUBECONFIG it
+// runs nothing.
 func runKube(ctx context.Context, cfg WorkerConfig, rt *runtime, wc *workflows.Client, wg *sync.WaitGroup, fail func(error)) {
 	if rt.Kube == nil {
 		return
@@ -44,14 +45,15 @@ func runKube(ctx context.Context, cfg WorkerConfig, rt *runtime, wc *workflows.C
 	} else {
 		rt.Logger.Info("session controller off (SESSION_CONTROLLER=false): another controller turns Sessions into pods")
 	}
-	sessions := sessionwatch.New(sessionwatch.Config{Kube: rt.Kube, Signaler: wc,
+	store := &schemas.Store{Pool: rt.Pool}
+	sessions := sessionwatch.New(sessionwatch.Config{Kube: rt.Kube, Signaler: wc, Store: store,
 		Logger: rt.Logger.With("component", "sessionwatch")})
 	wg.Go(func() {
 		if err := sessions.Run(ctx); err != nil {
 			fail(fmt.Errorf("session watch: %w", err))
 		}
 	})
-	watch := nodewatch.New(nodewatch.Config{Kube: rt.Kube, Store: &schemas.Store{Pool: rt.Pool},
+	watch := nodewatch.New(nodewatch.Config{Kube: rt.Kube, Store: store,
 		Logger: rt.Logger.With("component", "nodewatch")})
 	wg.Go(func() {
 		if err := watch.Run(ctx); err != nil {

@@ -15,6 +15,14 @@
 //     evicted, node lost), or that is Failed when the watcher starts →
 //     workflows.ObservedFailed with its status.message.
 //
+// A Session deleted while no watcher ran is caught up: once the informer
+// has synced, and then every Config.CatchUpEvery (an informer's relist can
+// miss a delete too), the sessions the database records Running or
+// Hibernated in the namespace (Config.Store; not those still being
+// created, which have no Session yet) are compared with the informer's
+// cache, and each one without a Session (the API server confirming it is
+// gone) is reported workflows.ObservedDeleted through the same queue.
+//
 // Each becomes the run's observed Signal (workflows.Client
 // SignalSessionObserved). The run decides what it means: its own terminate
 // or failure deleted the Session too, and a report of that finds the run
@@ -57,7 +65,12 @@ type Config struct {
 	Kube *activities.Kube
 	// Signaler tells the runs. Required.
 	Signaler Signaler
-	Logger   *slog.Logger // nil: discard; the caller adds attributes such as component=sessionwatch
+	// Store lists the started sessions to catch up on. Required.
+	Store Store
+	// CatchUpEvery is how often the started sessions are compared with the
+	// Sessions after the first time (on sync); 0: DefaultCatchUpEvery.
+	CatchUpEvery time.Duration
+	Logger       *slog.Logger // nil: discard; the caller adds attributes such as component=sessionwatch
 }
 
 // signalTimeout bounds one signal.
@@ -69,8 +82,8 @@ type observation struct {
 	ev      workflows.SessionObserved
 }
 
-// Watcher reports Session deletions and failures to their runs; Run drives
-// it.
+// Watcher reports Session deletions and failures to their runs, and
+// catches up on deletions it did not see; Run drives it.
 type Watcher struct {
 	cfg    Config
 	log    *slog.Logger
@@ -92,8 +105,9 @@ func (w *Watcher) HasSynced() bool { return w.synced.Load() }
 // Run watches the Sessions until ctx ends, then returns nil. While the
 // Kubernetes API cannot be reached it keeps trying.
 func (w *Watcher) Run(ctx context.Context) error {
-	if w.cfg.Kube == nil || w.cfg.Kube.Dynamic == nil || w.cfg.Kube.Namespace == "" || w.cfg.Signaler == nil {
-		return errors.New("sessionwatch: Config.Kube (with a Dynamic client and a Namespace) and Config.Signaler are required")
+	if w.cfg.Kube == nil || w.cfg.Kube.Dynamic == nil || w.cfg.Kube.Namespace == "" || w.cfg.Signaler == nil ||
+		w.cfg.Store == nil {
+		return errors.New("sessionwatch: Config.Kube (with a Dynamic client and a Namespace), Config.Signaler and Config.Store are required")
 	}
 	w.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[observation](500*time.Millisecond, time.Minute),
@@ -135,6 +149,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 		})
 	}
+	workers.Go(func() { w.catchUp(ctx, informer.GetStore()) })
 	<-ctx.Done()
 	return nil
 }
