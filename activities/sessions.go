@@ -39,11 +39,16 @@ const AnnotationWorkflow = "stream.space/workflow-id"
 
 // CreateSessionResource creates the Session resource of a session row.
 // Creating one that exists is not an error (a retried activity). It runs in
-// the session's lifecycle run, whose ID the Session's annotation names.
+// the session's lifecycle run, whose ID the Session's annotation names. A
+// row that has ended before its run got this far (its user was deleted and
+// the session ended as an orphan meanwhile) gets no Session: ErrTypeSessionEnded.
 func (a *Sessions) CreateSessionResource(ctx context.Context, sessionID string) error {
 	row, err := a.Store.GetSession(ctx, sessionID)
 	if err != nil {
 		return sessionError(err)
+	}
+	if !row.Live() {
+		return sessionError(fmt.Errorf("session %s is %s: %w", row.ID, row.Phase, schemas.ErrSessionEnded))
 	}
 	s := &kubeapi.Session{Spec: row.Spec}
 	s.Name, s.Namespace = row.ID, row.Namespace

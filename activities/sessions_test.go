@@ -157,6 +157,21 @@ func TestSessionResourceLifecycle(t *testing.T) {
 	require.Equal(t, activities.ErrTypeSessionNotFound, errType(err))
 }
 
+// A session ended before its run created the Session (its user was deleted
+// while the API was still starting the run) gets none.
+func TestCreateSessionResourceOfEndedRow(t *testing.T) {
+	f := newSessionFixture(t)
+	id := f.newSession(t, 500)
+	row, err := f.store.GetSession(t.Context(), id)
+	require.NoError(t, err)
+	require.NoError(t, activities.EndOrphanSession(t.Context(), nil, f.store, row, "its user was deleted"))
+
+	_, err = f.env.ExecuteActivity(f.acts.CreateSessionResource, id)
+	require.Equal(t, activities.ErrTypeSessionEnded, errType(err))
+	_, err = f.sessions.Get(t.Context(), id, metav1.GetOptions{})
+	require.True(t, apierrors.IsNotFound(err), "no Session for an ended row: %v", err)
+}
+
 func TestRecordSessionWakeChecksQuota(t *testing.T) {
 	f := newSessionFixture(t)
 	first := f.newSession(t, 1500)
