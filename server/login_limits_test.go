@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -18,7 +17,7 @@ func loginLimitsAPI(t *testing.T, limits RateLimitConfig) *allowlistAPI {
 	limits.UserLimit, limits.AdminLimit = 100000, 100000
 	b := newAPI(t, func(c *Config) { c.RateLimits = limits })
 	// Exact counts: no 15-minute window boundary may fall inside the test.
-	roomInWindow(t, 15*time.Minute, 30*time.Second)
+	freezeClock(b.server.rateLimits)
 	return allowlistServer(t, b, allowlistOptions{trustProxy: true})
 }
 

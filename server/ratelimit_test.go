@@ -43,17 +43,16 @@ func anotherPool(t testing.TB, pool *pgxpool.Pool) *pgxpool.Pool {
 	return p
 }
 
-// roomInWindow waits, if need be, until at least need is left in the current
-// window of length w. httprate's windows follow the wall clock; after a
-// boundary the previous window's count is weighed in and exact counts would
-// shift, so no boundary may fall inside a test's requests.
-func roomInWindow(t testing.TB, w, need time.Duration) {
-	t.Helper()
-	now := time.Now().UTC()
-	if left := now.Truncate(w).Add(w).Sub(now); left < need {
-		t.Logf("waiting %s for the next rate-limit window", left)
-		time.Sleep(left + 10*time.Millisecond)
+// freezeClock stops the limiters' clock at the present, so no window
+// boundary falls inside a test that counts exactly. The counters key their
+// rows by the window the clock names, and those rows expire two windows
+// on: in the real clock's future too.
+func freezeClock(rls ...*rateLimits) time.Time {
+	now := time.Now()
+	for _, rl := range rls {
+		rl.now = func() time.Time { return now }
 	}
+	return now
 }
 
 // caller is who a test request comes from.
@@ -181,7 +180,7 @@ func TestRateLimitUserTier(t *testing.T) {
 	t.Parallel()
 	pool := testenv.DB(t)
 	rl := replica(pool, RateLimitConfig{})
-	roomInWindow(t, time.Minute, 10*time.Second)
+	freezeClock(rl)
 
 	alice := caller{user: uuid.New(), ip: "192.0.2.10"}
 	for i := range 100 {
@@ -205,7 +204,7 @@ func TestRateLimitAdminTier(t *testing.T) {
 	t.Parallel()
 	pool := testenv.DB(t)
 	rl := replica(pool, RateLimitConfig{})
-	roomInWindow(t, time.Minute, 10*time.Second)
+	freezeClock(rl)
 
 	admin := caller{user: uuid.New(), admin: true, ip: "192.0.2.20"}
 	for i := range 1000 {
@@ -225,7 +224,7 @@ func TestRateLimitByClientIPBeforeLogin(t *testing.T) {
 	t.Parallel()
 	pool := testenv.DB(t)
 	rl := replica(pool, RateLimitConfig{})
-	roomInWindow(t, time.Minute, 10*time.Second)
+	freezeClock(rl)
 
 	anon := caller{ip: "203.0.113.5"}
 	for i := range 100 {
@@ -254,7 +253,7 @@ func TestRateLimitSharedBetweenReplicas(t *testing.T) {
 		replica(pool, RateLimitConfig{}),
 		replica(anotherPool(t, pool), RateLimitConfig{}),
 	}
-	roomInWindow(t, time.Minute, 10*time.Second)
+	freezeClock(replicas...)
 
 	bob := caller{user: uuid.New(), ip: "192.0.2.30"}
 	for i := range 100 {
@@ -280,7 +279,7 @@ func TestLoginLimitPerAccount(t *testing.T) {
 	t.Parallel()
 	pool := testenv.DB(t)
 	rl := replica(pool, RateLimitConfig{})
-	roomInWindow(t, 15*time.Minute, 15*time.Second)
+	now := freezeClock(rl)
 
 	for i := range 50 {
 		ok, rec := login(rl, caller{ip: fmt.Sprintf("198.51.100.%d", i+1)}, "Alice")
@@ -294,14 +293,14 @@ func TestLoginLimitPerAccount(t *testing.T) {
 		require.Equal(t, limit, headerInt(t, rec, headerRateLimitLimit), "failure %d", i+1)
 		require.Equal(t, remaining, headerInt(t, rec, headerRateLimitRemaining), "failure %d", i+1)
 	}
-	windowEnd := time.Now().Truncate(15 * time.Minute).Add(15 * time.Minute)
 	ok, rec := login(rl, caller{ip: "198.51.100.150"}, " ALICE ")
 	require.False(t, ok)
 	retry := requireLimited(t, rec, 50, 15*time.Minute, "attempt 51")
 	// Not before the window that holds the 50 failures has ended (and then
 	// some 9 s more, until its weight has fallen below 49.5 of 50): how long
 	// that is depends on when in the window the test runs.
-	require.GreaterOrEqual(t, retry, int(time.Until(windowEnd)/time.Second)+8)
+	windowEnd := now.Truncate(15 * time.Minute).Add(15 * time.Minute)
+	require.GreaterOrEqual(t, retry, int(windowEnd.Sub(now)/time.Second)+8)
 
 	ok, _ = login(rl, caller{ip: "198.51.100.150"}, "bob")
 	require.True(t, ok, "another account")
@@ -323,7 +322,7 @@ func TestLoginLimitPerAccountAndIP(t *testing.T) {
 	t.Parallel()
 	pool := testenv.DB(t)
 	rl := replica(pool, RateLimitConfig{})
-	roomInWindow(t, 15*time.Minute, 15*time.Second)
+	freezeClock(rl)
 
 	attacker := caller{ip: "203.0.113.70"}
 	for i := range 5 {
@@ -350,7 +349,7 @@ func TestLoginSuccessesNotCountedByLimits(t *testing.T) {
 	t.Parallel()
 	pool := testenv.DB(t)
 	rl := replica(pool, RateLimitConfig{})
-	roomInWindow(t, 15*time.Minute, 15*time.Second)
+	freezeClock(rl)
 
 	office := caller{ip: "192.0.2.80"}
 	for i := range 60 {
@@ -372,7 +371,7 @@ func TestLoginLimitPerIP(t *testing.T) {
 	t.Parallel()
 	pool := testenv.DB(t)
 	rl := replica(pool, RateLimitConfig{})
-	roomInWindow(t, 15*time.Minute, 15*time.Second)
+	freezeClock(rl)
 
 	attacker := caller{ip: "203.0.113.66"}
 	for i := range 30 {
@@ -405,7 +404,7 @@ func TestLoginLimitPerIP(t *testing.T) {
 func TestRateLimitInMemory(t *testing.T) {
 	t.Parallel()
 	rl := newRateLimits(RateLimitConfig{UserLimit: 3, LoginPerAccountIP: 2}, nil, slog.New(slog.DiscardHandler))
-	roomInWindow(t, time.Minute, 5*time.Second)
+	freezeClock(rl)
 	c := caller{ip: "192.0.2.1"}
 	for i := range 3 {
 		requireAdmitted(t, get(rl, c), 3, 2-i, time.Minute, fmt.Sprintf("request %d", i+1))
