@@ -25,7 +25,7 @@ func TestSessionDeletedWhileUnwatchedIsCaughtUp(t *testing.T) {
 	e.createTemplate("firefox")
 	var s sessionJSON
 	e.callJSON("POST", "/api/sessions", e.user.Token, map[string]any{"template": "firefox"}, 202, &s)
-	e.waitSession(s.ID, e.user.Token, "running", func(s sessionJSON) bool { return s.Phase == "running" })
+	waitRecordedRunning(t, e, s.ID)
 	sessions := e.kube.Dynamic.Resource(kubeapi.SessionGVR).Namespace(e.kube.Namespace)
 	require.NoError(t, sessions.Delete(context.Background(), s.ID, metav1.DeleteOptions{}))
 

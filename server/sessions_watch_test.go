@@ -25,7 +25,7 @@ func TestSessionDeletedWithKubectlEndsSession(t *testing.T) {
 	e.createTemplate("firefox")
 	var s sessionJSON
 	e.callJSON("POST", "/api/sessions", e.user.Token, map[string]any{"template": "firefox"}, 202, &s)
-	e.waitSession(s.ID, e.user.Token, "running", func(s sessionJSON) bool { return s.Phase == "running" })
+	waitRecordedRunning(t, e, s.ID)
 
 	sessions := e.kube.Dynamic.Resource(kubeapi.SessionGVR).Namespace(e.kube.Namespace)
 	require.NoError(t, sessions.Delete(context.Background(), s.ID, metav1.DeleteOptions{}))
@@ -46,7 +46,8 @@ func TestSessionPodFailureFailsSession(t *testing.T) {
 	e.createTemplate("firefox")
 	var s sessionJSON
 	e.callJSON("POST", "/api/sessions", e.user.Token, map[string]any{"template": "firefox"}, 202, &s)
-	running := e.waitSession(s.ID, e.user.Token, "running", func(s sessionJSON) bool { return s.Phase == "running" })
+	waitRecordedRunning(t, e, s.ID)
+	running := e.waitSession(s.ID, e.user.Token, "running", func(s sessionJSON) bool { return s.PodName != "" })
 
 	pods := e.kube.Clientset.CoreV1().Pods(e.kube.Namespace)
 	pod, err := pods.Get(context.Background(), running.PodName, metav1.GetOptions{})
@@ -114,4 +115,20 @@ func (e *sessionAPI) waitRunClosed(id string, status enums.WorkflowExecutionStat
 		return last == status, nil
 	})
 	require.NoError(e.t, err, "run of %s: want %s, last %s", id, status, last)
+}
+
+// waitRecordedRunning waits until the session's run has recorded it Running
+// (the row's running_at), not only until its Session reports Running: a
+// Session deleted or failed before that is a failed start, not a change
+// behind a running session's back.
+func waitRecordedRunning(t *testing.T, e *sessionAPI, id string) schemas.SessionRow {
+	t.Helper()
+	var row schemas.SessionRow
+	var err error
+	require.NoError(t, wait.PollUntilContextTimeout(t.Context(), 25*time.Millisecond, time.Minute, true,
+		func(ctx context.Context) (bool, error) {
+			row, err = e.store.GetSession(ctx, id)
+			return err == nil && row.RunningAt != nil, err
+		}), "the run never recorded %s Running; last: %+v", id, row)
+	return row
 }
