@@ -119,7 +119,7 @@ func enrolTOTPByQR(t *testing.T, c *secClient) (setup map[string]any, secret str
 	}
 }
 
-// walkThroughSecurity is the README's security walk-through against the
+// walkThroughSecurity is the security walk-through of docs/security.md against the
 // running server and worker: a user enrols TOTP by scanning the QR code,
 // signs out, signs in with password and code, uses a backup code once, is
 // refused from outside their allowlist; an admin's temporary grant is

@@ -16,7 +16,7 @@ import (
 	"github.com/streamspace/enterprise/workflows"
 )
 
-// The README's sessions walk-through, over HTTP against the running server
+// The sessions walk-through of docs/sessions.md, over HTTP against the running server
 // and worker: an admin adds a template, alice starts a session, sees it
 // Running on a simulated node, finds its workflow run, hibernates, wakes and
 // deletes it.

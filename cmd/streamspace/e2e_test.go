@@ -165,7 +165,7 @@ func TestEndToEnd(t *testing.T) {
 	requireMetric(t, body, `temporal_local_activity_execution_latency_seconds_bucket{`)
 }
 
-// The README's walk-through, over HTTP against the running server: log in as
+// The walk-through of docs/identity.md, over HTTP against the running server: log in as
 // the bootstrap admin, create a user, log in as that user, get 403 on an
 // admin route, and find all of it in the audit log.
 func walkThroughIdentity(t *testing.T, api string) {

@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
-// webhookWalkThrough is the README's webhooks steps: a local receiver that
+// webhookWalkThrough is the webhooks steps of docs/webhooks.md: a local receiver that
 // answers 503 twice per delivery, then 200, and verifies every request with
 // the Standard Webhooks library.
 type webhookWalkThrough struct {
