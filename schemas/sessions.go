@@ -125,3 +125,17 @@ func (s *Store) ListSessions(ctx context.Context, f SessionFilter) ([]SessionRow
 	}
 	return list, next, nil
 }
+
+// sessionIDs runs query, which selects session ids, and collects them;
+// what names the set in errors.
+func (s *Store) sessionIDs(ctx context.Context, what, query string, args ...any) ([]string, error) {
+	rows, err := s.Pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return ids, nil
+}

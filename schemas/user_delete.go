@@ -35,16 +35,8 @@ func (s *Store) BeginUserDelete(ctx context.Context, id uuid.UUID) (User, error)
 
 // LiveSessionIDsOf lists the ids of a user's live sessions.
 func (s *Store) LiveSessionIDsOf(ctx context.Context, userID uuid.UUID) ([]string, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT id FROM sessions WHERE user_id = $1
+	return s.sessionIDs(ctx, "live sessions of "+userID.String(), `SELECT id FROM sessions WHERE user_id = $1
 		AND phase NOT IN ('Failed', 'Terminated') ORDER BY created_at`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("live sessions of %s: %w", userID, err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("live sessions of %s: %w", userID, err)
-	}
-	return ids, nil
 }
 
 // ErrUserHasSessions is FinishUserDelete's answer while the user still has a

@@ -22,10 +22,7 @@ import (
 func TestSessionDeletedWhileUnwatchedIsCaughtUp(t *testing.T) {
 	t.Parallel()
 	e := newSessionAPI(t, sessionAPIOptions{lifecycle: true, noWatch: true})
-	e.createTemplate("firefox")
-	var s sessionJSON
-	e.callJSON("POST", "/api/sessions", e.user.Token, map[string]any{"template": "firefox"}, 202, &s)
-	waitRecordedRunning(t, e, s.ID)
+	s := startRecordedRunning(t, e)
 	sessions := e.kube.Dynamic.Resource(kubeapi.SessionGVR).Namespace(e.kube.Namespace)
 	require.NoError(t, sessions.Delete(context.Background(), s.ID, metav1.DeleteOptions{}))
 

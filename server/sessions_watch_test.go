@@ -22,10 +22,7 @@ import (
 func TestSessionDeletedWithKubectlEndsSession(t *testing.T) {
 	t.Parallel()
 	e := newSessionAPI(t, sessionAPIOptions{lifecycle: true})
-	e.createTemplate("firefox")
-	var s sessionJSON
-	e.callJSON("POST", "/api/sessions", e.user.Token, map[string]any{"template": "firefox"}, 202, &s)
-	waitRecordedRunning(t, e, s.ID)
+	s := startRecordedRunning(t, e)
 
 	sessions := e.kube.Dynamic.Resource(kubeapi.SessionGVR).Namespace(e.kube.Namespace)
 	require.NoError(t, sessions.Delete(context.Background(), s.ID, metav1.DeleteOptions{}))
@@ -43,10 +40,7 @@ func TestSessionDeletedWithKubectlEndsSession(t *testing.T) {
 func TestSessionPodFailureFailsSession(t *testing.T) {
 	t.Parallel()
 	e := newSessionAPI(t, sessionAPIOptions{lifecycle: true})
-	e.createTemplate("firefox")
-	var s sessionJSON
-	e.callJSON("POST", "/api/sessions", e.user.Token, map[string]any{"template": "firefox"}, 202, &s)
-	waitRecordedRunning(t, e, s.ID)
+	s := startRecordedRunning(t, e)
 	running := e.waitSession(s.ID, e.user.Token, "running", func(s sessionJSON) bool { return s.PodName != "" })
 
 	pods := e.kube.Clientset.CoreV1().Pods(e.kube.Namespace)
@@ -115,6 +109,17 @@ func (e *sessionAPI) waitRunClosed(id string, status enums.WorkflowExecutionStat
 		return last == status, nil
 	})
 	require.NoError(e.t, err, "run of %s: want %s, last %s", id, status, last)
+}
+
+// startRecordedRunning creates a firefox template and a session of e's user
+// from it, and waits until its run has recorded it Running.
+func startRecordedRunning(t *testing.T, e *sessionAPI) sessionJSON {
+	t.Helper()
+	e.createTemplate("firefox")
+	var s sessionJSON
+	e.callJSON("POST", "/api/sessions", e.user.Token, map[string]any{"template": "firefox"}, 202, &s)
+	waitRecordedRunning(t, e, s.ID)
+	return s
 }
 
 // waitRecordedRunning waits until the session's run has recorded it Running

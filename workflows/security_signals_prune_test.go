@@ -53,8 +53,9 @@ func TestPruneSecuritySignalsLoopsUntilEmpty(t *testing.T) {
 		"three batches: the short third means nothing was left")
 }
 
-// An empty table costs one batch.
-func TestPruneSecuritySignalsNothingToDo(t *testing.T) {
+// With no row past retention the run asks for one batch, gets none back,
+// and ends having deleted nothing.
+func TestPruneSecuritySignalsEmptyTable(t *testing.T) {
 	env := grantEnv()
 	calls := mockPrune(env, 0)
 	env.ExecuteWorkflow(PruneSecuritySignals, PruneSignalsInput{BatchSize: 100})
